@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/views"
+)
+
+// pageError is an error with a page to show: a status, a heading, a message
+// the user can act on, and optionally a link.
+type pageError struct {
+	Status    int
+	Heading   string
+	Message   string
+	Action    string
+	ActionURL string
+}
+
+func (e *pageError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Heading, e.Message) }
+
+var errSignedOut = &pageError{
+	Status:    http.StatusUnauthorized,
+	Heading:   "Please sign in",
+	Message:   "Your session has ended or was never started. Sign in with your Mangrove API token.",
+	Action:    "Sign in",
+	ActionURL: "/signin",
+}
+
+func notFound(what string) *pageError {
+	return &pageError{Status: http.StatusNotFound, Heading: "Not found", Message: what, Action: "Back to ledgers", ActionURL: "/ledgers"}
+}
+
+// handleError is the one place errors end: it picks a status and a page by
+// the error's type, logs 5xx as errors and 4xx as warnings, and never shows
+// err.Error() of an unexpected error to the user.
+func (h *Handlers) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return // a stream already started, or the page was written
+	}
+	r := c.Request()
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away
+	}
+	p := h.classify(err)
+	if p.Status == http.StatusUnauthorized && h.serverToken == "" && h.sessionToken(c) != "" {
+		// The API rejected the signed-in token: sign out so the next page asks again.
+		s := h.session(c)
+		delete(s.Values, keyToken)
+		_ = h.saveSession(c, s)
+	}
+	reqID := RequestIDFromContext(r.Context())
+	attrs := []any{"request_id", reqID, "method", r.Method, "path", r.URL.Path, "status", p.Status, "err", err}
+	if p.Status >= 500 {
+		h.log.Error("request failed", attrs...)
+	} else {
+		h.log.Warn("request refused", attrs...)
+	}
+	if r.Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	if isEventStream(c) || isFragment(c) {
+		_ = c.String(p.Status, p.Message)
+		return
+	}
+	page := views.ErrorPage(views.ErrorPageProps{
+		Layout:    h.layout(c, p.Heading, ""),
+		Status:    p.Status,
+		Heading:   p.Heading,
+		Message:   p.Message,
+		Action:    p.Action,
+		ActionURL: p.ActionURL,
+		RequestID: reqID,
+	})
+	if rerr := render(c, p.Status, page); rerr != nil {
+		h.log.Error("rendering the error page failed", "request_id", reqID, "err", rerr)
+		_ = c.String(http.StatusInternalServerError, "Something went wrong. Request id "+reqID)
+	}
+}
+
+// classify maps an error to the page that explains it.
+func (h *Handlers) classify(err error) *pageError {
+	var pe *pageError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var apiErr *mangrove.APIError
+	isAPI := errors.As(err, &apiErr)
+	switch {
+	case errors.Is(err, mangrove.ErrUnauthorized):
+		return &pageError{Status: http.StatusUnauthorized, Heading: "Please sign in again",
+			Message: "Mangrove did not accept your API token (it may have been revoked or expired). Sign in again with a valid token.",
+			Action:  "Sign in", ActionURL: "/signin"}
+	case errors.Is(err, mangrove.ErrForbidden):
+		return &pageError{Status: http.StatusForbidden, Heading: "Permission needed",
+			Message: "Your token lacks Production Accounting write permission. Ask your Mangrove administrator for a token with Production Accounting read and write access.",
+			Action:  "Back to ledgers", ActionURL: "/ledgers"}
+	case errors.Is(err, mangrove.ErrNotFound):
+		return notFound("Mangrove has no such record, or your token cannot see it.")
+	case errors.Is(err, mangrove.ErrValidation) || errors.Is(err, mangrove.ErrBadRequest):
+		msg := "Mangrove did not accept the request."
+		if isAPI && apiErr.Message != "" {
+			msg = "Mangrove did not accept the request: " + apiErr.Message
+		}
+		return &pageError{Status: http.StatusUnprocessableEntity, Heading: "Request not accepted", Message: msg, Action: "Back to ledgers", ActionURL: "/ledgers"}
+	case errors.Is(err, mangrove.ErrRateLimited), errors.Is(err, mangrove.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return &pageError{Status: http.StatusServiceUnavailable, Heading: "Mangrove is unavailable",
+			Message: "Mangrove is unavailable or busy right now. Nothing was changed by this page; try again in a minute.",
+			Action:  "Try again", ActionURL: ""}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch {
+		case he.Code == http.StatusForbidden || (he.Code == http.StatusBadRequest && fmt.Sprint(he.Message) == "missing csrf token in the form parameter"):
+			return &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
+				Message: "The form was missing its security token or it no longer matches your session. Go back, reload the page and submit it again.",
+				Action:  "Back to ledgers", ActionURL: "/ledgers"}
+		case he.Code == http.StatusNotFound:
+			return notFound("There is no page at this address.")
+		case he.Code == http.StatusMethodNotAllowed:
+			return &pageError{Status: he.Code, Heading: "Method not allowed", Message: "This address does not accept that kind of request.", Action: "Back to ledgers", ActionURL: "/ledgers"}
+		case he.Code == http.StatusRequestEntityTooLarge:
+			return &pageError{Status: he.Code, Heading: "Request too large", Message: "The form sent more data than the dashboard accepts.", Action: "Back to ledgers", ActionURL: "/ledgers"}
+		case he.Code < 500:
+			return &pageError{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled.", Action: "Back to ledgers", ActionURL: "/ledgers"}
+		}
+	}
+	return &pageError{Status: http.StatusInternalServerError, Heading: "Something went wrong",
+		Message: "The dashboard hit an unexpected error. It has been logged; quote the request id below when you report it.",
+		Action:  "Back to ledgers", ActionURL: "/ledgers"}
+}
+
+func isEventStream(c echo.Context) bool {
+	return c.Request().Header.Get("Accept") == "text/event-stream"
+}
+
+func isFragment(c echo.Context) bool {
+	return c.Request().Header.Get("HX-Request") == "true"
+}

@@ -1,0 +1,142 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/carbon-dash/mangrove-dashboard/views"
+)
+
+// The session cookie carries the user's token, encrypted and signed; these
+// accessors are the only places that know its keys.
+const (
+	sessionName   = "mgd_session"
+	keyToken      = "token"
+	keyUser       = "user"
+	keyFlashes    = "flashes"
+	sessionMaxAge = 12 * 60 * 60
+)
+
+// session returns the request's session. A tampered, expired or foreign
+// cookie decodes to a new, empty session: the user is signed out.
+func (h *Handlers) session(c echo.Context) *sessions.Session {
+	if s, ok := c.Get("session").(*sessions.Session); ok {
+		return s
+	}
+	s, err := h.sessions.Get(c.Request(), sessionName)
+	if err != nil {
+		s, _ = h.sessions.New(c.Request(), sessionName)
+		s.IsNew = true
+		s.Values = map[any]any{}
+	}
+	c.Set("session", s)
+	return s
+}
+
+func (h *Handlers) saveSession(c echo.Context, s *sessions.Session) error {
+	s.Options = h.cookieOptions(c, sessionMaxAge)
+	return s.Save(c.Request(), c.Response())
+}
+
+// endSession empties the session and tells the browser to drop the cookie.
+func (h *Handlers) endSession(c echo.Context) error {
+	s := h.session(c)
+	s.Values = map[any]any{}
+	s.Options = h.cookieOptions(c, -1)
+	return s.Save(c.Request(), c.Response())
+}
+
+func (h *Handlers) cookieOptions(c echo.Context, maxAge int) *sessions.Options {
+	return &sessions.Options{
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   c.Scheme() == "https",
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// sessionToken is the token the user signed in with, or "".
+func (h *Handlers) sessionToken(c echo.Context) string {
+	t, _ := h.session(c).Values[keyToken].(string)
+	return t
+}
+
+// currentToken is the token API calls are made with: the server-wide token
+// when one is configured, else the user's own.
+func (h *Handlers) currentToken(c echo.Context) string {
+	if h.serverToken != "" {
+		return h.serverToken
+	}
+	return h.sessionToken(c)
+}
+
+// userLabel names the user in the audit log and the header.
+func (h *Handlers) userLabel(c echo.Context) string {
+	if u, _ := h.session(c).Values[keyUser].(string); u != "" {
+		return u
+	}
+	if h.serverToken != "" {
+		return "shared token"
+	}
+	return "token " + tokenHash(h.currentToken(c))[:8]
+}
+
+// tokenHash identifies a token without keeping it.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// addFlash queues a message for the next page; the caller saves the session
+// (redirect does it through flashAndRedirect).
+func (h *Handlers) flashAndRedirect(c echo.Context, kind, msg, to string) error {
+	s := h.session(c)
+	s.AddFlash(kind+"|"+msg, keyFlashes)
+	if err := h.saveSession(c, s); err != nil {
+		return err
+	}
+	return redirect(c, to)
+}
+
+func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
+	s := h.session(c)
+	raw := s.Flashes(keyFlashes)
+	if len(raw) == 0 {
+		return nil
+	}
+	_ = h.saveSession(c, s) // removing shown flashes; a failure only repeats them
+	out := make([]views.Flash, 0, len(raw))
+	for _, r := range raw {
+		str, _ := r.(string)
+		kind, msg, ok := strings.Cut(str, "|")
+		if !ok {
+			continue
+		}
+		out = append(out, views.Flash{Kind: kind, Message: msg})
+	}
+	return out
+}
+
+// layout builds what every page shares.
+func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
+	token := h.currentToken(c)
+	l := views.Layout{
+		Title:      title,
+		Nav:        nav,
+		SignedIn:   token != "",
+		CanSignOut: h.serverToken == "" && token != "",
+		CSRF:       csrfToken(c),
+		Sandbox:    h.sandbox != nil,
+	}
+	if token != "" {
+		l.UserLabel = h.userLabel(c)
+	}
+	l.Flashes = h.popFlashes(c)
+	return l
+}

@@ -1,0 +1,25 @@
+package views
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// URL helpers shared by views and redirects, so a route changes in one place.
+
+func LedgersPath() string { return "/ledgers" }
+
+func LedgerPath(id string) string { return "/ledgers/" + url.PathEscape(id) }
+
+func GeneratePath(ledgerID string) string { return LedgerPath(ledgerID) + "/generate" }
+
+func PreviewPath(ledgerID string) string { return LedgerPath(ledgerID) + "/preview" }
+
+func GenerationsPath(ledgerID string) string { return LedgerPath(ledgerID) + "/generations" }
+
+func TasksPath() string { return "/tasks" }
+
+func TaskPath(id int64) string { return "/tasks/" + strconv.FormatInt(id, 10) }
+
+func TaskEventsPath(id int64) string { return fmt.Sprintf("/tasks/%d/events", id) }

@@ -1,0 +1,239 @@
+// Package views holds the dashboard's templ components. It imports nothing of
+// handlers, mangrove or store: handlers turn API and store types into the
+// props structs below, and the templates only format them.
+package views
+
+import "time"
+
+// Layout is what every full page shares: title, navigation, flash messages
+// and the CSRF token the sign-out form needs.
+type Layout struct {
+	Title      string
+	Nav        string // "ledgers", "tasks" or "" for none
+	SignedIn   bool
+	UserLabel  string
+	CanSignOut bool // false when a server-wide token is in use
+	CSRF       string
+	Flashes    []Flash
+	Sandbox    bool
+	// RefreshSeconds, when set, adds a <noscript> refresh so a running task
+	// page keeps updating with JavaScript off.
+	RefreshSeconds int
+}
+
+// Flash is a one-time message shown after a redirect.
+type Flash struct {
+	Kind    string // "success", "error" or "info"
+	Message string
+}
+
+// LedgerRow is one ledger in the ledgers list and the ledger page header.
+type LedgerRow struct {
+	ID            string
+	Name          string
+	Unit          string
+	Cadence       string
+	PartitionType string
+	ModelName     string // empty when the ledger has no linked model
+	UpdatedAt     time.Time
+}
+
+// HasModel reports whether generation is possible on the ledger.
+func (l LedgerRow) HasModel() bool { return l.ModelName != "" }
+
+// LedgersPageProps are the props of GET /ledgers.
+type LedgersPageProps struct {
+	Layout  Layout
+	Ledgers []LedgerRow
+}
+
+// RequiredInputRow is one input the ledger's model needs.
+type RequiredInputRow struct {
+	ID             int64
+	Name           string
+	Slug           string
+	Unit           string
+	Category       string
+	Subcategory    string
+	IsManualSelect bool
+	FromLedgers    []string // names of ledgers whose output feeds the input
+}
+
+// BatchRow is one batch in a table.
+type BatchRow struct {
+	ID            string
+	TrackingID    string
+	Start, End    time.Time
+	State         string
+	Output        *float64
+	OutputUnit    string
+	LedgerBalance *float64
+	CreatedAt     time.Time
+	Error         string
+}
+
+// Pager describes the pagination controls of a list.
+type Pager struct {
+	Page, TotalPages, TotalItems int
+	// PageURL builds the link to a page with the list's other parameters kept.
+	PageURL func(page int) string
+}
+
+// BatchFilter is the ledger page's current list state.
+type BatchFilter struct {
+	Sort, State string
+	PageSize    int
+}
+
+// LedgerPageProps are the props of GET /ledgers/{id}.
+type LedgerPageProps struct {
+	Layout         Layout
+	Ledger         LedgerRow
+	RequiredInputs []RequiredInputRow
+	InputsError    string // shown in place of the inputs when they could not be loaded
+	Batches        []BatchRow
+	Filter         BatchFilter
+	FilterErrors   map[string]string
+	Pager          Pager
+	StateOptions   []string
+}
+
+// GenerationFormProps are the props of the generation form, first shown or
+// re-rendered with errors and the values as typed.
+type GenerationFormProps struct {
+	Layout         Layout
+	Ledger         LedgerRow
+	RequiredInputs []RequiredInputRow
+	Values         GenerationValues
+	Errors         map[string]string
+	FormError      string // a message about the whole form, e.g. the API's 422
+	QuickRanges    []QuickRange
+	QuickYear      int
+	YearOptions    []int
+}
+
+// GenerationValues are the raw form values, kept as typed.
+type GenerationValues struct {
+	StartTime, EndTime string
+	DataPointIDs       string
+	SkippedTypeIDs     map[string]bool
+	BatchAmounts       []BatchAmountValues
+}
+
+// BatchAmountValues is one batch_amounts row as typed.
+type BatchAmountValues struct {
+	BatchID, Amount, AllocationGroup string
+}
+
+// QuickRange is a preset range offered as a button.
+type QuickRange struct {
+	Name, Label string
+	Start, End  string // YYYY-MM-DD
+}
+
+// PreviewPageProps are the props of POST /ledgers/{id}/preview.
+type PreviewPageProps struct {
+	Layout       Layout
+	Ledger       LedgerRow
+	Start, End   time.Time
+	RangeInWords string
+	Entries      []PreviewEntry
+	TotalCount   int
+	Skipped      []string
+	DataPointIDs []string
+	BatchAmounts []BatchAmountValues
+	Warnings     []string
+	ConfirmKey   string
+	Values       GenerationValues // echoed as hidden fields for confirm and edit
+}
+
+// PreviewEntry is one ledger the generation would write batches to.
+type PreviewEntry struct {
+	LedgerID, Name string
+	Count          int
+}
+
+// TaskStatusProps is the live part of the task page, rendered server-side
+// and pushed over the event stream on every change.
+type TaskStatusProps struct {
+	TaskID       int64
+	State        string
+	Progress     int
+	Description  string
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
+	ErrorMessage string
+	Retrying     string // non-empty while the watcher is backing off
+	Remaining    string // estimate of the time remaining, empty when unknown
+	Elapsed      string
+	LedgerID     string
+	LedgerName   string
+	Batches      []BatchRow
+	BatchesError string
+	// BatchesURL loads the batches list when the status arrives over the
+	// event stream, which carries no per-user data.
+	BatchesURL string
+}
+
+// Terminal reports whether the task has finished.
+func (t TaskStatusProps) Terminal() bool { return t.State == "complete" || t.State == "failed" }
+
+// TaskPageProps are the props of GET /tasks/{id}.
+type TaskPageProps struct {
+	Layout    Layout
+	Status    TaskStatusProps
+	Params    []KeyValue // the parameters it was started with, from the audit log
+	StartedBy string
+	Confirmed *time.Time
+	EventsURL string // empty when the task is already terminal
+}
+
+// KeyValue is a labelled value in a definition list.
+type KeyValue struct {
+	Key, Value string
+}
+
+// HistoryRow is one confirmed generation in the audit log.
+type HistoryRow struct {
+	ID           int64
+	CreatedAt    time.Time
+	UserLabel    string
+	LedgerID     string
+	LedgerName   string
+	Start, End   time.Time
+	Params       string
+	PreviewSeen  string
+	TaskID       *int64
+	State        string
+	LiveState    string
+	LiveProgress int
+	Error        string
+}
+
+// TasksPageProps are the props of GET /tasks.
+type TasksPageProps struct {
+	Layout Layout
+	Rows   []HistoryRow
+	Pager  Pager
+}
+
+// SignInPageProps are the props of GET /signin.
+type SignInPageProps struct {
+	Layout    Layout
+	Error     string
+	Name      string
+	Next      string
+	DemoToken string // offered in sandbox mode only
+	ReadOnly  string // the read-only demo token, to try the permission message
+}
+
+// ErrorPageProps describe an error page.
+type ErrorPageProps struct {
+	Layout    Layout
+	Status    int
+	Heading   string
+	Message   string
+	Action    string // link text
+	ActionURL string
+	RequestID string
+}

@@ -1,0 +1,408 @@
+// Package watcher runs one poller per async task, shared by every viewer of
+// that task: ten browsers watching one generation cost the Mangrove API the
+// same as one. Each change is handed to a Publisher (the SSE bridge), and the
+// latest state is kept so a new viewer gets it at once.
+package watcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+)
+
+// TaskGetter is the one API call a watcher makes.
+type TaskGetter interface {
+	AsyncTask(ctx context.Context, token string, id int64) (*mangrove.AsyncTask, error)
+}
+
+// Snapshot is the full state of a watched task at one moment. Snapshots are
+// published whole, never as deltas, so a missed one is harmless.
+type Snapshot struct {
+	Task       mangrove.AsyncTask
+	Seq        int64     // increases with every published change
+	ObservedAt time.Time // when the watcher last saw this state
+	// Retrying is set while the API is failing and the watcher backs off.
+	Retrying string
+	// Remaining estimates the time left from the observed progress rate;
+	// zero when there is not enough to go on.
+	Remaining time.Duration
+}
+
+// Terminal reports whether the task has finished.
+func (s Snapshot) Terminal() bool { return s.Task.Terminal() }
+
+// Publisher receives every change of a watched task, on the watcher's own
+// goroutine. It must not block for long.
+type Publisher interface {
+	Publish(taskID int64, s Snapshot)
+	// Stopped tells that the watcher of the task is gone (terminal or idle).
+	Stopped(taskID int64)
+}
+
+// Options tune a Pool. Zero values take the defaults.
+type Options struct {
+	Interval    time.Duration // between polls; default 2s
+	IdleTimeout time.Duration // stop after nobody watched for this long; default 1m
+	MaxBackoff  time.Duration // cap of the backoff on upstream errors; default 30s
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Pool owns the watchers, one per task id.
+type Pool struct {
+	getter TaskGetter
+	pub    Publisher
+	opts   Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	watchers map[int64]*watch
+	polls    int64 // upstream calls made by watchers, for tests and metrics
+}
+
+// NewPool returns a pool; Close stops every watcher.
+func NewPool(getter TaskGetter, pub Publisher, opts Options) *Pool {
+	if opts.Interval <= 0 {
+		opts.Interval = 2 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = time.Minute
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Pool{getter: getter, pub: pub, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{}}
+}
+
+// ErrClosed is returned once the pool is shutting down.
+var ErrClosed = errors.New("watcher: pool closed")
+
+type watch struct {
+	id      int64
+	token   string            // the token polls are made with: the latest authorised viewer's
+	allowed map[[32]byte]bool // token hashes already checked against this task
+	viewers int               // open streams
+	pinned  bool              // watched to the end regardless of viewers
+	idle    time.Time         // when viewers last dropped to zero
+	latest  Snapshot
+	first   *progressMark // first running observation, for the rate estimate
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+type progressMark struct {
+	at       time.Time
+	progress int
+}
+
+func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// Authorize checks token against the task and returns its latest state. A
+// token already checked while the watcher lives costs no API call; a new one
+// costs one. On success a watcher runs for the task (unless it is terminal).
+func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snapshot, error) {
+	key := tokenKey(token)
+	p.mu.Lock()
+	if p.ctx.Err() != nil {
+		p.mu.Unlock()
+		return Snapshot{}, ErrClosed
+	}
+	if w := p.watchers[taskID]; w != nil && w.allowed[key] {
+		snap := w.latest
+		p.mu.Unlock()
+		return snap, nil
+	}
+	p.mu.Unlock()
+
+	task, err := p.getter.AsyncTask(ctx, token, taskID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if task.ID != taskID {
+		return Snapshot{}, fmt.Errorf("watcher: asked for task %d, got %d", taskID, task.ID)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.watchers[taskID]
+	if w == nil {
+		snap := Snapshot{Task: *task, Seq: 1, ObservedAt: p.opts.Now()}
+		if task.Terminal() {
+			return snap, nil // nothing to watch
+		}
+		w = &watch{
+			id: taskID, token: token, allowed: map[[32]byte]bool{}, latest: snap,
+			idle: p.opts.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}),
+		}
+		p.observe(w, *task)
+		p.watchers[taskID] = w
+		p.wg.Add(1)
+		go p.run(w)
+	} else {
+		w.token = token // a fresh, proven token for the next polls
+	}
+	w.allowed[key] = true
+	return w.latest, nil
+}
+
+// Join registers a viewer of a watched task; call leave when the viewer
+// goes. ok is false when no watcher runs for the task (it is terminal, or
+// stopped idle: Authorize starts it again).
+func (p *Pool) Join(taskID int64) (leave func(), ok bool) {
+	p.mu.Lock()
+	w := p.watchers[taskID]
+	if w != nil {
+		w.viewers++
+	}
+	p.mu.Unlock()
+	if w == nil {
+		return func() {}, false
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			w.viewers--
+			if w.viewers == 0 {
+				w.idle = p.opts.Now()
+			}
+			p.mu.Unlock()
+		})
+	}, true
+}
+
+// Track watches a task until it is terminal, whether or not anyone views
+// it, so its final state is recorded even when every browser is closed.
+func (p *Pool) Track(ctx context.Context, taskID int64, token string) error {
+	if _, err := p.Authorize(ctx, taskID, token); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if w := p.watchers[taskID]; w != nil {
+		w.pinned = true
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Latest returns the watched task's latest state, if a watcher runs.
+func (p *Pool) Latest(taskID int64) (Snapshot, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.watchers[taskID]; w != nil {
+		return w.latest, true
+	}
+	return Snapshot{}, false
+}
+
+// Active reports the number of running watchers.
+func (p *Pool) Active() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.watchers)
+}
+
+// Polls reports the number of upstream task requests the watchers made.
+func (p *Pool) Polls() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.polls
+}
+
+// Close stops every watcher and waits for them.
+func (p *Pool) Close() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+func (p *Pool) run(w *watch) {
+	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		delete(p.watchers, w.id)
+		p.mu.Unlock()
+		close(w.done)
+		p.pub.Stopped(w.id)
+	}()
+
+	failures := 0
+	delay := p.opts.Interval
+	timer := time.NewTimer(jitter(delay))
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-timer.C:
+		}
+
+		p.mu.Lock()
+		idleFor := p.opts.Now().Sub(w.idle)
+		stale := !w.pinned && w.viewers == 0 && idleFor >= p.opts.IdleTimeout
+		token := w.token
+		if !stale {
+			p.polls++
+		}
+		p.mu.Unlock()
+		if stale {
+			p.opts.Logger.Debug("task watcher idle, stopping", "task_id", w.id)
+			return
+		}
+
+		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		task, err := p.getter.AsyncTask(ctx, token, w.id)
+		cancel()
+		if p.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			delay = backoff(p.opts.Interval, p.opts.MaxBackoff, failures)
+			p.opts.Logger.Warn("polling task failed, backing off", "task_id", w.id, "attempt", failures, "retry_in", delay.Round(time.Millisecond), "err", err)
+			p.setRetrying(w, fmt.Sprintf("Mangrove is not answering (%s); retrying in %s. The generation goes on regardless.", shortReason(err), delay.Round(time.Second)))
+			if errors.Is(err, mangrove.ErrNotFound) || errors.Is(err, mangrove.ErrUnauthorized) {
+				if failures >= 5 {
+					return // the token lost access; viewers re-authorise on reconnect
+				}
+			}
+			timer.Reset(delay)
+			continue
+		}
+		failures = 0
+		delay = p.opts.Interval
+
+		p.mu.Lock()
+		changed := p.observe(w, *task)
+		snap := w.latest
+		p.mu.Unlock()
+		if changed {
+			p.pub.Publish(w.id, snap)
+		}
+		if task.Terminal() {
+			return
+		}
+		timer.Reset(jitter(delay))
+	}
+}
+
+// observe records a fresh task state; it reports whether anything a viewer
+// sees has changed. Call with p.mu held.
+func (p *Pool) observe(w *watch, t mangrove.AsyncTask) bool {
+	now := p.opts.Now()
+	prev := w.latest
+	changed := prev.Retrying != "" || !sameTask(prev.Task, t)
+	if t.State == mangrove.TaskRunning && w.first == nil {
+		w.first = &progressMark{at: now, progress: t.Progress}
+	}
+	remaining := estimate(w.first, now, t)
+	if changed {
+		w.latest = Snapshot{Task: t, Seq: prev.Seq + 1, ObservedAt: now, Remaining: remaining}
+	} else {
+		w.latest.ObservedAt = now
+		w.latest.Remaining = remaining
+	}
+	return changed
+}
+
+func (p *Pool) setRetrying(w *watch, msg string) {
+	p.mu.Lock()
+	changed := w.latest.Retrying != msg
+	if changed {
+		w.latest.Retrying = msg
+		w.latest.Seq++
+	}
+	snap := w.latest
+	p.mu.Unlock()
+	if changed {
+		p.pub.Publish(w.id, snap)
+	}
+}
+
+// estimate extrapolates the progress rate seen since the first running
+// observation. It needs some progress to have happened to say anything.
+func estimate(first *progressMark, now time.Time, t mangrove.AsyncTask) time.Duration {
+	if first == nil || t.State != mangrove.TaskRunning || t.Progress <= first.progress || t.Progress >= 100 {
+		return 0
+	}
+	elapsed := now.Sub(first.at)
+	if elapsed <= 0 {
+		return 0
+	}
+	rate := float64(t.Progress-first.progress) / elapsed.Seconds() // percent per second
+	return time.Duration(float64(100-t.Progress) / rate * float64(time.Second))
+}
+
+func sameTask(a, b mangrove.AsyncTask) bool {
+	return a.State == b.State && a.Progress == b.Progress &&
+		strPtrEq(a.ProgressDescription, b.ProgressDescription) &&
+		strPtrEq(a.ErrorMessage, b.ErrorMessage) &&
+		timePtrEq(a.StartedAt, b.StartedAt) && timePtrEq(a.FinishedAt, b.FinishedAt)
+}
+
+func strPtrEq(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func timePtrEq(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// backoff doubles from base up to max, with jitter so many watchers that
+// failed together do not retry together.
+func backoff(base, max time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return jitter(d)
+}
+
+// jitter spreads a delay by ±10%.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	spread := int64(d) / 10
+	if spread == 0 {
+		return d
+	}
+	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
+}
+
+func shortReason(err error) string {
+	var apiErr *mangrove.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("status %d", apiErr.Status)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	default:
+		return "connection failed"
+	}
+}
