@@ -1,0 +1,235 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+)
+
+// fakeAPI serves a scripted task: each poll advances it one step.
+type fakeAPI struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	steps   []mangrove.AsyncTask
+	pos     int
+	fail    int // the next fail calls return an error
+	allowed map[string]bool
+}
+
+func newFakeAPI(steps ...mangrove.AsyncTask) *fakeAPI {
+	return &fakeAPI{calls: map[string]int{}, steps: steps, allowed: map[string]bool{"good": true, "also-good": true}}
+}
+
+func (f *fakeAPI) AsyncTask(_ context.Context, token string, id int64) (*mangrove.AsyncTask, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[token]++
+	if !f.allowed[token] {
+		return nil, &mangrove.APIError{Status: 404, Message: "Record not found."}
+	}
+	if f.fail > 0 {
+		f.fail--
+		return nil, &mangrove.APIError{Status: 503, Message: "down"}
+	}
+	t := f.steps[f.pos]
+	if f.pos < len(f.steps)-1 {
+		f.pos++
+	}
+	t.ID = id
+	return &t, nil
+}
+
+func (f *fakeAPI) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c
+	}
+	return n
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	snaps   []Snapshot
+	stopped chan int64
+}
+
+func newRecorder() *recorder { return &recorder{stopped: make(chan int64, 10)} }
+
+func (r *recorder) Publish(_ int64, s Snapshot) {
+	r.mu.Lock()
+	r.snaps = append(r.snaps, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) Stopped(id int64) { r.stopped <- id }
+
+func (r *recorder) all() []Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Snapshot(nil), r.snaps...)
+}
+
+func running(p int) mangrove.AsyncTask {
+	return mangrove.AsyncTask{State: mangrove.TaskRunning, Progress: p}
+}
+
+func waitStopped(t *testing.T, r *recorder, id int64) {
+	t.Helper()
+	select {
+	case got := <-r.stopped:
+		if got != id {
+			t.Fatalf("stopped %d, want %d", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher did not stop")
+	}
+}
+
+func TestSharedPollerUntilTerminal(t *testing.T) {
+	api := newFakeAPI(running(0), running(30), running(60), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
+	rec := newRecorder()
+	p := NewPool(api, rec, Options{Interval: 10 * time.Millisecond})
+	defer p.Close()
+
+	ctx := context.Background()
+	for range 10 { // ten viewers with one token
+		if _, err := p.Authorize(ctx, 7, "good"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := api.calls["good"]; n != 1 {
+		t.Fatalf("ten authorisations with one token made %d calls, want 1", n)
+	}
+	leave, ok := p.Join(7)
+	if !ok {
+		t.Fatal("no watcher after Authorize")
+	}
+	defer leave()
+	waitStopped(t, rec, 7)
+
+	snaps := rec.all()
+	last := snaps[len(snaps)-1]
+	if !last.Terminal() || last.Task.Progress != 100 {
+		t.Fatalf("last snapshot %+v", last.Task)
+	}
+	for i := 1; i < len(snaps); i++ {
+		if snaps[i].Seq <= snaps[i-1].Seq {
+			t.Fatalf("sequence not increasing: %d then %d", snaps[i-1].Seq, snaps[i].Seq)
+		}
+	}
+	if api.total() != 4 {
+		t.Errorf("%d upstream calls for 4 states, want 4", api.total())
+	}
+}
+
+func TestAuthorizeChecksEachToken(t *testing.T) {
+	api := newFakeAPI(running(10))
+	p := NewPool(api, newRecorder(), Options{Interval: time.Hour})
+	defer p.Close()
+	ctx := context.Background()
+	if _, err := p.Authorize(ctx, 1, "good"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Authorize(ctx, 1, "stranger"); !errors.Is(err, mangrove.ErrNotFound) {
+		t.Fatalf("a token that cannot read the task: %v, want not found", err)
+	}
+	if _, err := p.Authorize(ctx, 1, "also-good"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Authorize(ctx, 1, "stranger"); err == nil {
+		t.Fatal("a refused token was let in on its second try")
+	}
+	if api.calls["also-good"] != 1 || api.calls["stranger"] != 2 {
+		t.Fatalf("calls %v", api.calls)
+	}
+}
+
+func TestBackoffTellsViewersAndRecovers(t *testing.T) {
+	api := newFakeAPI(running(10), running(50), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
+	rec := newRecorder()
+	p := NewPool(api, rec, Options{Interval: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	defer p.Close()
+	if _, err := p.Authorize(context.Background(), 3, "good"); err != nil {
+		t.Fatal(err)
+	}
+	api.mu.Lock()
+	api.fail = 4
+	api.mu.Unlock()
+	waitStopped(t, rec, 3)
+	var sawRetry bool
+	for _, s := range rec.all() {
+		if s.Retrying != "" {
+			sawRetry = true
+		}
+	}
+	last := rec.all()[len(rec.all())-1]
+	if !sawRetry {
+		t.Error("viewers were never told the watcher is retrying")
+	}
+	if last.Retrying != "" || last.Task.State != mangrove.TaskComplete {
+		t.Errorf("final snapshot %+v retrying %q", last.Task, last.Retrying)
+	}
+}
+
+func TestIdleWatcherStops(t *testing.T) {
+	api := newFakeAPI(running(10))
+	rec := newRecorder()
+	p := NewPool(api, rec, Options{Interval: 5 * time.Millisecond, IdleTimeout: 30 * time.Millisecond})
+	defer p.Close()
+	if _, err := p.Authorize(context.Background(), 9, "good"); err != nil {
+		t.Fatal(err)
+	}
+	leave, _ := p.Join(9)
+	time.Sleep(60 * time.Millisecond)
+	if p.Active() != 1 {
+		t.Fatal("watcher stopped while watched")
+	}
+	leave()
+	waitStopped(t, rec, 9)
+	if p.Active() != 0 {
+		t.Fatal("watcher still registered")
+	}
+}
+
+func TestTrackedWatcherIgnoresIdle(t *testing.T) {
+	api := newFakeAPI(running(10), running(20), running(30), running(40), running(50), mangrove.AsyncTask{State: mangrove.TaskFailed, Progress: 50})
+	rec := newRecorder()
+	p := NewPool(api, rec, Options{Interval: 10 * time.Millisecond, IdleTimeout: time.Millisecond})
+	defer p.Close()
+	if err := p.Track(context.Background(), 4, "good"); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, rec, 4)
+	if last := rec.all()[len(rec.all())-1]; last.Task.State != mangrove.TaskFailed {
+		t.Fatalf("tracked watcher stopped before the end: %+v", last.Task)
+	}
+}
+
+func TestEstimate(t *testing.T) {
+	now := time.Now()
+	first := &progressMark{at: now.Add(-10 * time.Second), progress: 0}
+	got := estimate(first, now, running(50))
+	if got < 9*time.Second || got > 11*time.Second {
+		t.Fatalf("50%% in 10s should leave about 10s, got %s", got)
+	}
+	if estimate(first, now, running(0)) != 0 {
+		t.Fatal("no progress should give no estimate")
+	}
+	if estimate(nil, now, running(50)) != 0 {
+		t.Fatal("no first observation should give no estimate")
+	}
+}
+
+func TestBackoffIsCapped(t *testing.T) {
+	for f := 1; f < 40; f++ {
+		if d := backoff(time.Second, 30*time.Second, f); d > 33*time.Second || d <= 0 {
+			t.Fatalf("failure %d: backoff %s", f, d)
+		}
+	}
+}
