@@ -35,6 +35,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 2 && os.Args[1] == "-healthcheck" {
+		os.Exit(healthcheck(os.Getenv))
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "mangrove-dashboard:", err)
 		os.Exit(1)
@@ -250,6 +253,30 @@ func sessionKeys(cfg config) (hashKey, blockKey []byte, err error) {
 	h := sha256.Sum256(append([]byte("mangrove-dashboard session hash\x00"), secret...))
 	b := sha256.Sum256(append([]byte("mangrove-dashboard session block\x00"), secret...))
 	return h[:], b[:], nil
+}
+
+// healthcheck probes the running dashboard's /healthz, for container
+// HEALTHCHECKs on images without curl. It returns the exit code.
+func healthcheck(getenv func(string) string) int {
+	addr := getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + addr + "/healthz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "healthcheck: status", resp.StatusCode)
+		return 1
+	}
+	return 0
 }
 
 // newLogger writes JSON lines, or readable text on a terminal.

@@ -601,8 +601,14 @@ func TestTaskEvents(t *testing.T) {
 	t.Run("FinishedTaskEndsStream", func(t *testing.T) {
 		app.WaitTask(t, app.Tokens.ReadWrite, taskID, 60*time.Second)
 		evs := readEvents(t, b, eventsURL, 10*time.Second)
-		if len(evs) != 2 || evs[0].name != "status" || evs[1].name != "done" || evs[1].id != "done" {
+		n := len(evs)
+		if n < 2 || evs[n-2].name != "status" || !strings.Contains(evs[n-2].data, `data-state="complete"`) || evs[n-1].name != "done" || evs[n-1].id != "done" {
 			t.Fatalf("events for a finished task: %+v", evs)
+		}
+		// Once the watcher has seen the end, a new stream is just the final state.
+		evs = readEvents(t, b, eventsURL, 10*time.Second)
+		if len(evs) != 2 || evs[0].name != "status" || evs[1].name != "done" {
+			t.Fatalf("events for a finished task, second time: %+v", evs)
 		}
 		req, _ := http.NewRequest(http.MethodGet, eventsURL, nil)
 		req.Header.Set("Last-Event-ID", "done")

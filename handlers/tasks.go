@@ -18,6 +18,8 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
 
+const notOurTask = "This task was not started from this dashboard, so which batches it wrote is not recorded here; open its ledger to see them."
+
 func taskIDParam(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -82,7 +84,7 @@ func (h *Handlers) showTaskBatches(c echo.Context) error {
 	gen, err := h.store.GenerationByTask(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return render(c, http.StatusOK, views.TaskBatches(nil, "This task was not started from this dashboard; open its ledger to see its batches."))
+			return render(c, http.StatusOK, views.TaskBatches(nil, notOurTask))
 		}
 		return err
 	}
@@ -164,11 +166,14 @@ func (h *Handlers) statusProps(snap watcher.Snapshot, gen store.Generation, hasG
 	if snap.Remaining > 0 {
 		s.Remaining = "about " + humanDuration(snap.Remaining)
 	}
-	if hasGen {
+	switch {
+	case hasGen:
 		s.LedgerID, s.LedgerName = gen.LedgerID, gen.LedgerName
 		if t.State == mangrove.TaskComplete {
 			s.BatchesURL = views.TaskPath(t.ID) + "/batches"
 		}
+	case t.State == mangrove.TaskComplete:
+		s.BatchesError = notOurTask
 	}
 	return s
 }
