@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -169,14 +170,18 @@ func inputRows(in []mangrove.RequiredInput) []views.RequiredInputRow {
 	return rows
 }
 
-// ledgerNames reads names from output_of_ledgers, whose item shape is not
-// documented: objects with a name (or id), or plain strings.
+// ledgerNames reads names from arrays whose item shape is not documented
+// (output_of_ledgers, a batch's feedstocks): objects with a name (or id), or
+// plain strings.
 func ledgerNames(raw []json.RawMessage) []string {
 	var names []string
 	for _, r := range raw {
-		var obj struct{ ID, Name string }
-		if json.Unmarshal(r, &obj) == nil && (obj.Name != "" || obj.ID != "") {
-			names = append(names, firstNonEmpty(obj.Name, obj.ID))
+		var obj struct {
+			ID   json.RawMessage // a string or a number
+			Name string
+		}
+		if json.Unmarshal(r, &obj) == nil && (obj.Name != "" || len(obj.ID) > 0) {
+			names = append(names, firstNonEmpty(obj.Name, strings.Trim(string(obj.ID), `"`)))
 			continue
 		}
 		var s string
@@ -191,7 +196,7 @@ func batchRow(b mangrove.Batch) views.BatchRow {
 	r := views.BatchRow{
 		ID: b.ID, TrackingID: deref(b.TrackingID), Start: b.StartTime, End: b.EndTime,
 		State: b.State, LedgerBalance: b.LedgerBalance, CreatedAt: b.CreatedAt,
-		Error: deref(b.ErrorMessage),
+		Error: deref(b.ErrorMessage), Feedstock: strings.Join(ledgerNames(b.Feedstocks), ", "),
 	}
 	if b.PrimaryOutput != nil {
 		v := b.PrimaryOutput.Value

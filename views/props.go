@@ -63,6 +63,7 @@ type RequiredInputRow struct {
 type BatchRow struct {
 	ID            string
 	TrackingID    string
+	Feedstock     string // names of the batch's feedstocks, when partitioned by feedstock
 	Start, End    time.Time
 	State         string
 	Output        *float64
