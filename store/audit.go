@@ -1,0 +1,364 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Generation states. A row starts as submitting; the outcome of the
+// upstream call moves it to started (with a task id), rejected (the API
+// refused it: nothing started) or unknown (timeout: check the ledger). The
+// task watcher then moves started (or unknown, once a task id is known)
+// rows to complete or failed.
+const (
+	StateSubmitting = "submitting"
+	StateStarted    = "started"
+	StateUnknown    = "unknown"
+	StateRejected   = "rejected"
+	StateComplete   = "complete"
+	StateFailed     = "failed"
+)
+
+// ErrStateConflict is returned when a transition is asked of a generation
+// whose current state does not allow it (for example MarkStarted on a
+// rejected generation).
+var ErrStateConflict = errors.New("generation is not in a state that allows this change")
+
+// maxErrorLen bounds the stored error message (bytes).
+const maxErrorLen = 4000
+
+// Generation is one row of the audit log: who started which generation,
+// with which parameters, what the preview said and how it ended.
+type Generation struct {
+	ID         int64
+	CreatedAt  time.Time
+	UserLabel  string
+	TokenHash  string
+	LedgerID   string
+	LedgerName string
+	StartTime  time.Time
+	EndTime    time.Time
+	Params     json.RawMessage // the parameters as sent upstream (JSON)
+	Preview    json.RawMessage // preview entries seen at confirm time (JSON)
+	ConfirmKey string
+	State      string
+	TaskID     *int64
+	Error      string
+	FinishedAt *time.Time
+	UpdatedAt  time.Time
+}
+
+// Terminal reports whether the generation has reached a final state.
+func (g Generation) Terminal() bool {
+	return g.State == StateRejected || g.State == StateComplete || g.State == StateFailed
+}
+
+const generationColumns = `id, created_at, user_label, token_hash, ledger_id, ledger_name,
+	start_time, end_time, params, preview, confirm_key, state, task_id, error, finished_at, updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanGeneration(r rowScanner) (Generation, error) {
+	var (
+		g                                    Generation
+		created, start, end, updated, params string
+		preview                              string
+		taskID                               sql.NullInt64
+		finished                             sql.NullString
+	)
+	err := r.Scan(&g.ID, &created, &g.UserLabel, &g.TokenHash, &g.LedgerID, &g.LedgerName,
+		&start, &end, &params, &preview, &g.ConfirmKey, &g.State, &taskID, &g.Error, &finished, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Generation{}, ErrNotFound
+	}
+	if err != nil {
+		return Generation{}, fmt.Errorf("store: read generation: %w", err)
+	}
+	for _, p := range []struct {
+		dst *time.Time
+		src string
+	}{{&g.CreatedAt, created}, {&g.StartTime, start}, {&g.EndTime, end}, {&g.UpdatedAt, updated}} {
+		if *p.dst, err = parseTime(p.src); err != nil {
+			return Generation{}, err
+		}
+	}
+	if finished.Valid {
+		t, err := parseTime(finished.String)
+		if err != nil {
+			return Generation{}, err
+		}
+		g.FinishedAt = &t
+	}
+	if taskID.Valid {
+		id := taskID.Int64
+		g.TaskID = &id
+	}
+	g.Params = json.RawMessage(params)
+	g.Preview = json.RawMessage(preview)
+	return g, nil
+}
+
+func rawJSON(name string, m json.RawMessage) (string, error) {
+	if len(m) == 0 {
+		return "null", nil
+	}
+	if !json.Valid(m) {
+		return "", fmt.Errorf("store: %s is not valid JSON", name)
+	}
+	return string(m), nil
+}
+
+// BeginGeneration claims the confirmation key and records the generation
+// before it is sent upstream. The first caller with a valid key inserts the
+// row (state submitting, CreatedAt and UpdatedAt set here) and gets
+// created=true; every later caller with the same key, token hash and
+// params hash gets the existing row and created=false, even once the key
+// has expired, so a reload or a double click shows the same generation.
+//
+// The key must have been issued for g.TokenHash and paramsHash and, for the
+// first caller, be unexpired; otherwise the error is ErrKeyInvalid.
+func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g Generation) (Generation, bool, error) {
+	if !ValidConfirmKeyFormat(key) || g.TokenHash == "" || paramsHash == "" {
+		return Generation{}, false, ErrKeyInvalid
+	}
+	params, err := rawJSON("params", g.Params)
+	if err != nil {
+		return Generation{}, false, err
+	}
+	preview, err := rawJSON("preview", g.Preview)
+	if err != nil {
+		return Generation{}, false, err
+	}
+
+	var (
+		out     Generation
+		created bool
+	)
+	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		// A generation already begun with this key answers every duplicate.
+		var existingToken, existingParams string
+		var id int64
+		err := tx.QueryRowContext(ctx,
+			`SELECT id, token_hash, params_hash FROM generations WHERE confirm_key = ?`, key,
+		).Scan(&id, &existingToken, &existingParams)
+		switch {
+		case err == nil:
+			if existingToken != g.TokenHash || existingParams != paramsHash {
+				return ErrKeyInvalid
+			}
+			out, err = scanGeneration(tx.QueryRowContext(ctx,
+				`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("store: look up generation by key: %w", err)
+		}
+
+		now := s.now()
+		if err := checkConfirmKey(ctx, tx, key, g.TokenHash, paramsHash, now); err != nil {
+			return err
+		}
+		ts := formatTime(now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO generations
+			(created_at, user_label, token_hash, ledger_id, ledger_name, start_time, end_time,
+			 params, params_hash, preview, confirm_key, state, error, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)`,
+			ts, g.UserLabel, g.TokenHash, g.LedgerID, g.LedgerName,
+			formatTime(g.StartTime), formatTime(g.EndTime),
+			params, paramsHash, preview, key, StateSubmitting, ts)
+		if err != nil {
+			return fmt.Errorf("store: insert generation: %w", err)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("store: insert generation: %w", err)
+		}
+		out, err = scanGeneration(tx.QueryRowContext(ctx,
+			`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return Generation{}, false, err
+	}
+	return out, created, nil
+}
+
+// MarkStarted records that the API accepted generation id and returned
+// taskID. It moves a submitting or unknown row to started; repeating it
+// with the same task id is a no-op.
+func (s *Store) MarkStarted(ctx context.Context, id, taskID int64) error {
+	return s.transition(ctx, id, `UPDATE generations SET state = ?, task_id = ?, error = '', updated_at = ?
+		WHERE id = ? AND state IN (?, ?)`,
+		[]any{StateStarted, taskID, formatTime(s.now()), id, StateSubmitting, StateUnknown},
+		func(g Generation) bool { return g.State == StateStarted && g.TaskID != nil && *g.TaskID == taskID })
+}
+
+// MarkRejected records that the API refused generation id (a 4xx answer):
+// nothing was started. It moves a submitting row to rejected; repeating it
+// is a no-op.
+func (s *Store) MarkRejected(ctx context.Context, id int64, msg string) error {
+	now := formatTime(s.now())
+	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?
+		WHERE id = ? AND state = ?`,
+		[]any{StateRejected, truncate(msg), now, now, id, StateSubmitting},
+		func(g Generation) bool { return g.State == StateRejected })
+}
+
+// MarkUnknown records that the outcome of generation id is unknown (the
+// call timed out or the connection broke after sending): the user must
+// check the ledger. It moves a submitting row to unknown; repeating it is
+// a no-op.
+func (s *Store) MarkUnknown(ctx context.Context, id int64, msg string) error {
+	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, updated_at = ?
+		WHERE id = ? AND state = ?`,
+		[]any{StateUnknown, truncate(msg), formatTime(s.now()), id, StateSubmitting},
+		func(g Generation) bool { return g.State == StateUnknown })
+}
+
+// transition runs update; when it changes no row it tells apart a missing
+// row (ErrNotFound), a repeated call (already(g) is true: nil) and a
+// conflicting state (ErrStateConflict).
+func (s *Store) transition(ctx context.Context, id int64, update string, args []any, already func(Generation) bool) error {
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, update, args...)
+		if err != nil {
+			return fmt.Errorf("store: update generation %d: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("store: update generation %d: %w", id, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		g, err := scanGeneration(tx.QueryRowContext(ctx,
+			`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		if already(g) {
+			return nil
+		}
+		return fmt.Errorf("store: generation %d is %s: %w", id, g.State, ErrStateConflict)
+	})
+}
+
+// MarkFinished records the terminal state (StateComplete or StateFailed) of
+// the generation that started task taskID. Only started and unknown rows
+// move; calling it again, or for a task the dashboard did not start, is a
+// no-op that returns nil. A zero finishedAt means now.
+func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error {
+	if state != StateComplete && state != StateFailed {
+		return fmt.Errorf("store: mark finished: state %q is not %q or %q", state, StateComplete, StateFailed)
+	}
+	now := s.now()
+	if finishedAt.IsZero() {
+		finishedAt = now
+	}
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?
+			WHERE task_id = ? AND state IN (?, ?)`,
+			state, truncate(errMsg), formatTime(finishedAt), formatTime(now), taskID, StateStarted, StateUnknown)
+		if err != nil {
+			return fmt.Errorf("store: mark task %d finished: %w", taskID, err)
+		}
+		return nil
+	})
+}
+
+// Generation returns the generation with this id, or ErrNotFound.
+func (s *Store) Generation(ctx context.Context, id int64) (Generation, error) {
+	return scanGeneration(s.db.QueryRowContext(ctx,
+		`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+}
+
+// GenerationByTask returns the (latest) generation that started task
+// taskID, or ErrNotFound.
+func (s *Store) GenerationByTask(ctx context.Context, taskID int64) (Generation, error) {
+	return scanGeneration(s.db.QueryRowContext(ctx,
+		`SELECT `+generationColumns+` FROM generations WHERE task_id = ? ORDER BY id DESC LIMIT 1`, taskID))
+}
+
+// Generations lists generations newest first, limited to those begun with
+// tokenHash unless it is "", and returns the total count of matching rows.
+// A limit <= 0 means 25 and is capped at 500; a negative offset means 0.
+func (s *Store) Generations(ctx context.Context, tokenHash string, limit, offset int) ([]Generation, int, error) {
+	if limit <= 0 {
+		limit = 25
+	}
+	limit = min(limit, 500)
+	offset = max(offset, 0)
+
+	where, args := "", []any{}
+	if tokenHash != "" {
+		where, args = " WHERE token_hash = ?", append(args, tokenHash)
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM generations`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count generations: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+generationColumns+` FROM generations`+where+
+		` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list generations: %w", err)
+	}
+	defer rows.Close()
+	var out []Generation
+	for rows.Next() {
+		g, err := scanGeneration(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list generations: %w", err)
+	}
+	return out, total, nil
+}
+
+// settlePoll is how often WaitSettled looks at the row.
+const settlePoll = 50 * time.Millisecond
+
+// WaitSettled polls generation id until it has left state submitting, and
+// returns it. It is for a duplicate confirmation that found the generation
+// still being submitted by the first one. When ctx ends first it returns
+// the last row read together with the context's error.
+func (s *Store) WaitSettled(ctx context.Context, id int64) (Generation, error) {
+	t := time.NewTicker(settlePoll)
+	defer t.Stop()
+	var last Generation
+	for {
+		g, err := s.Generation(ctx, id)
+		switch {
+		case err != nil && ctx.Err() != nil && last.ID != 0:
+			return last, fmt.Errorf("store: wait for generation %d: %w", id, ctx.Err())
+		case err != nil:
+			return g, err
+		case g.State != StateSubmitting:
+			return g, nil
+		}
+		last = g
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("store: wait for generation %d: %w", id, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// truncate bounds msg to maxErrorLen bytes without splitting a rune.
+func truncate(msg string) string {
+	if len(msg) <= maxErrorLen {
+		return msg
+	}
+	cut := maxErrorLen
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut]
+}

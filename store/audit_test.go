@@ -1,0 +1,455 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// begin issues a key and begins a generation with it.
+func begin(t *testing.T, s *Store, tokenHash string) Generation {
+	t.Helper()
+	ctx := context.Background()
+	params := fmt.Sprintf("params-%d", time.Now().UnixNano())
+	key, err := s.IssueConfirmKey(ctx, tokenHash, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, created, err := s.BeginGeneration(ctx, key, params, testGeneration(tokenHash))
+	if err != nil || !created {
+		t.Fatalf("BeginGeneration: created=%v err=%v", created, err)
+	}
+	return g
+}
+
+func TestBeginGenerationStoresEverything(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := testGeneration("tok")
+	in.ID, in.State, in.Error = 99, StateComplete, "ignored" // set by the store, not the caller
+	g, created, err := s.BeginGeneration(ctx, key, "params", in)
+	if err != nil || !created {
+		t.Fatalf("BeginGeneration: %v %v", created, err)
+	}
+	if g.ID == 0 || g.ID == 99 {
+		t.Errorf("ID = %d", g.ID)
+	}
+	if g.State != StateSubmitting || g.Error != "" || g.TaskID != nil || g.FinishedAt != nil {
+		t.Errorf("new row state = %+v", g)
+	}
+	if !g.CreatedAt.Equal(clock.Now()) || !g.UpdatedAt.Equal(clock.Now()) {
+		t.Errorf("CreatedAt %v UpdatedAt %v, want %v", g.CreatedAt, g.UpdatedAt, clock.Now())
+	}
+	if g.ConfirmKey != key || g.UserLabel != in.UserLabel || g.TokenHash != "tok" ||
+		g.LedgerID != in.LedgerID || g.LedgerName != in.LedgerName ||
+		!g.StartTime.Equal(in.StartTime) || !g.EndTime.Equal(in.EndTime) ||
+		string(g.Params) != string(in.Params) || string(g.Preview) != string(in.Preview) {
+		t.Errorf("stored %+v\nfrom %+v", g, in)
+	}
+	got, err := s.Generation(ctx, g.ID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(g) {
+		t.Errorf("Generation(%d) = %+v, %v\nwant %+v", g.ID, got, err, g)
+	}
+}
+
+func TestBeginGenerationJSON(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	key, _ := s.IssueConfirmKey(ctx, "tok", "params")
+
+	bad := testGeneration("tok")
+	bad.Params = json.RawMessage(`{"start_time":`)
+	if _, _, err := s.BeginGeneration(ctx, key, "params", bad); err == nil || errors.Is(err, ErrKeyInvalid) {
+		t.Fatalf("invalid params JSON: err = %v", err)
+	}
+
+	empty := testGeneration("tok")
+	empty.Params, empty.Preview = nil, nil
+	g, created, err := s.BeginGeneration(ctx, key, "params", empty)
+	if err != nil || !created {
+		t.Fatalf("nil JSON: %v %v", created, err)
+	}
+	if string(g.Params) != "null" || string(g.Preview) != "null" {
+		t.Fatalf("nil JSON stored as %s / %s", g.Params, g.Preview)
+	}
+}
+
+func TestBeginGenerationConcurrent(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const callers = 50
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		ids     = make([]int64, callers)
+		created = make([]bool, callers)
+		errs    = make([]error, callers)
+	)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			g, c, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
+			ids[i], created[i], errs[i] = g.ID, c, err
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	nCreated := 0
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if created[i] {
+			nCreated++
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("caller %d got id %d, caller 0 got %d", i, ids[i], ids[0])
+		}
+	}
+	if nCreated != 1 {
+		t.Fatalf("%d callers got created=true, want exactly 1", nCreated)
+	}
+	_, total, err := s.Generations(ctx, "", 100, 0)
+	if err != nil || total != 1 {
+		t.Fatalf("total rows = %d, %v; want 1", total, err)
+	}
+}
+
+// TestBeginGenerationTwoHandles claims one key through two Store handles on
+// the same file (as two processes would): SQLite's locking, not the
+// in-process semaphore, must keep it to one row.
+func TestBeginGenerationTwoHandles(t *testing.T) {
+	s1, _ := openTest(t)
+	ctx := context.Background()
+	var path string
+	if err := s1.db.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	s2.now = s1.now
+	key, err := s1.IssueConfirmKey(ctx, "tok", "params")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		nCreated int
+		ids      = map[int64]bool{}
+	)
+	for i := range 50 {
+		s := s1
+		if i%2 == 1 {
+			s = s2
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g, created, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[g.ID] = true
+			if created {
+				nCreated++
+			}
+		}()
+	}
+	wg.Wait()
+	if nCreated != 1 || len(ids) != 1 {
+		t.Fatalf("created %d rows, ids %v; want exactly one", nCreated, ids)
+	}
+}
+
+func TestStateTransitions(t *testing.T) {
+	ctx := context.Background()
+	finished := time.Date(2025, 4, 2, 10, 5, 0, 0, time.UTC)
+
+	type step struct {
+		name    string
+		do      func(s *Store, id int64) error
+		wantErr error // nil, ErrStateConflict, ErrNotFound
+	}
+	started := func(task int64) step {
+		return step{name: fmt.Sprintf("MarkStarted(%d)", task), do: func(s *Store, id int64) error { return s.MarkStarted(ctx, id, task) }}
+	}
+	rejected := step{name: "MarkRejected", do: func(s *Store, id int64) error { return s.MarkRejected(ctx, id, "422: no batches") }}
+	unknown := step{name: "MarkUnknown", do: func(s *Store, id int64) error { return s.MarkUnknown(ctx, id, "timeout") }}
+	finish := func(task int64, state string) step {
+		return step{name: "MarkFinished(" + state + ")", do: func(s *Store, _ int64) error {
+			return s.MarkFinished(ctx, task, state, "", finished)
+		}}
+	}
+	conflict := func(st step) step { st.wantErr = ErrStateConflict; st.name += "Conflict"; return st }
+
+	tests := []struct {
+		name      string
+		steps     []step
+		wantState string
+		wantTask  int64 // 0 = nil
+		wantError string
+		finished  bool
+	}{
+		{name: "Started", steps: []step{started(7)}, wantState: StateStarted, wantTask: 7},
+		{name: "StartedTwiceSameTask", steps: []step{started(7), started(7)}, wantState: StateStarted, wantTask: 7},
+		{name: "StartedOtherTaskConflicts", steps: []step{started(7), conflict(started(8))}, wantState: StateStarted, wantTask: 7},
+		{name: "Rejected", steps: []step{rejected, rejected}, wantState: StateRejected, wantError: "422: no batches", finished: true},
+		{name: "RejectedCannotStart", steps: []step{rejected, conflict(started(7))}, wantState: StateRejected, wantError: "422: no batches", finished: true},
+		{name: "StartedCannotBeRejected", steps: []step{started(7), conflict(rejected)}, wantState: StateStarted, wantTask: 7},
+		{name: "Unknown", steps: []step{unknown, unknown}, wantState: StateUnknown, wantError: "timeout"},
+		{name: "UnknownThenStarted", steps: []step{unknown, started(9)}, wantState: StateStarted, wantTask: 9},
+		{name: "StartedCannotBecomeUnknown", steps: []step{started(7), conflict(unknown)}, wantState: StateStarted, wantTask: 7},
+		{name: "Complete", steps: []step{started(7), finish(7, StateComplete)}, wantState: StateComplete, wantTask: 7, finished: true},
+		{name: "Failed", steps: []step{started(7), {name: "fail", do: func(s *Store, _ int64) error {
+			return s.MarkFinished(ctx, 7, StateFailed, "model error", finished)
+		}}}, wantState: StateFailed, wantTask: 7, wantError: "model error", finished: true},
+		{name: "FinishedIsIdempotent", steps: []step{started(7), finish(7, StateComplete), finish(7, StateFailed), finish(7, StateComplete)},
+			wantState: StateComplete, wantTask: 7, finished: true},
+		{name: "FinishedDoesNotTouchSubmitting", steps: []step{finish(0, StateComplete)}, wantState: StateSubmitting},
+		{name: "FinishedOtherTaskIsNoop", steps: []step{started(7), finish(8, StateComplete)}, wantState: StateStarted, wantTask: 7},
+		{name: "CompleteCannotRestart", steps: []step{started(7), finish(7, StateComplete), conflict(started(7))}, wantState: StateComplete, wantTask: 7, finished: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clock := openTest(t)
+			g := begin(t, s, "tok")
+			for _, st := range tt.steps {
+				clock.Advance(time.Second)
+				err := st.do(s, g.ID)
+				if !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+					t.Fatalf("%s: err = %v, want %v", st.name, err, st.wantErr)
+				}
+			}
+			got, err := s.Generation(ctx, g.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tt.wantState || got.Error != tt.wantError {
+				t.Errorf("state %q error %q, want %q %q", got.State, got.Error, tt.wantState, tt.wantError)
+			}
+			switch {
+			case tt.wantTask == 0 && got.TaskID != nil:
+				t.Errorf("TaskID = %d, want nil", *got.TaskID)
+			case tt.wantTask != 0 && (got.TaskID == nil || *got.TaskID != tt.wantTask):
+				t.Errorf("TaskID = %v, want %d", got.TaskID, tt.wantTask)
+			}
+			if (got.FinishedAt != nil) != tt.finished {
+				t.Errorf("FinishedAt = %v, want set=%v", got.FinishedAt, tt.finished)
+			}
+			if got.Terminal() != (tt.wantState == StateRejected || tt.wantState == StateComplete || tt.wantState == StateFailed) {
+				t.Errorf("Terminal() = %v for %s", got.Terminal(), got.State)
+			}
+			if got.UpdatedAt.Before(g.UpdatedAt) {
+				t.Errorf("UpdatedAt went back: %v < %v", got.UpdatedAt, g.UpdatedAt)
+			}
+		})
+	}
+}
+
+func TestMarkFinishedDetails(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	g := begin(t, s, "tok")
+	if err := s.MarkStarted(ctx, g.ID, 42); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 4, 2, 10, 3, 0, 0, time.FixedZone("CEST", 2*3600))
+	if err := s.MarkFinished(ctx, 42, StateComplete, "", at); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if err := s.MarkFinished(ctx, 42, StateComplete, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GenerationByTask(ctx, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != g.ID || got.FinishedAt == nil || !got.FinishedAt.Equal(at) || got.FinishedAt.Location() != time.UTC {
+		t.Fatalf("GenerationByTask = %+v (finished %v), want first finish time kept %v", got, got.FinishedAt, at)
+	}
+
+	if err := s.MarkFinished(ctx, 42, StateStarted, "", at); err == nil {
+		t.Error("MarkFinished accepted a non-terminal state")
+	}
+	if err := s.MarkFinished(ctx, 4242, StateFailed, "x", at); err != nil {
+		t.Errorf("MarkFinished for a task the dashboard did not start: %v", err)
+	}
+
+	// Zero finishedAt means now.
+	g2 := begin(t, s, "tok")
+	if err := s.MarkStarted(ctx, g2.ID, 43); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkFinished(ctx, 43, StateFailed, strings.Repeat("é", 5000), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got2, _ := s.Generation(ctx, g2.ID)
+	if got2.FinishedAt == nil || !got2.FinishedAt.Equal(clock.Now()) {
+		t.Errorf("FinishedAt = %v, want %v", got2.FinishedAt, clock.Now())
+	}
+	if len(got2.Error) > maxErrorLen || !strings.HasPrefix(got2.Error, "éé") || strings.ToValidUTF8(got2.Error, "?") != got2.Error {
+		t.Errorf("long error stored as %d bytes, valid UTF-8 = %v", len(got2.Error), strings.ToValidUTF8(got2.Error, "?") == got2.Error)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := s.Generation(ctx, 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Generation: %v", err)
+	}
+	if _, err := s.GenerationByTask(ctx, 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GenerationByTask: %v", err)
+	}
+	if err := s.MarkStarted(ctx, 1, 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkStarted: %v", err)
+	}
+	if err := s.MarkRejected(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkRejected: %v", err)
+	}
+	if err := s.MarkUnknown(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkUnknown: %v", err)
+	}
+	if _, err := s.WaitSettled(ctx, 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("WaitSettled: %v", err)
+	}
+}
+
+func TestGenerationsListing(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+
+	var mine, all []int64 // ids, in insertion order
+	for i := range 7 {
+		tok := "alice"
+		if i%3 == 2 {
+			tok = "bob"
+		}
+		clock.Advance(time.Minute)
+		g := begin(t, s, tok)
+		all = append(all, g.ID)
+		if tok == "alice" {
+			mine = append(mine, g.ID)
+		}
+	}
+	reversed := func(ids []int64) []int64 {
+		out := make([]int64, len(ids))
+		for i, id := range ids {
+			out[len(ids)-1-i] = id
+		}
+		return out
+	}
+
+	tests := []struct {
+		name          string
+		token         string
+		limit, offset int
+		want          []int64
+		wantTotal     int
+	}{
+		{name: "AllNewestFirst", limit: 100, want: reversed(all), wantTotal: 7},
+		{name: "FirstPage", limit: 3, want: reversed(all)[:3], wantTotal: 7},
+		{name: "SecondPage", limit: 3, offset: 3, want: reversed(all)[3:6], wantTotal: 7},
+		{name: "LastPartialPage", limit: 3, offset: 6, want: reversed(all)[6:], wantTotal: 7},
+		{name: "PastTheEnd", limit: 3, offset: 30, want: nil, wantTotal: 7},
+		{name: "DefaultLimit", limit: 0, want: reversed(all), wantTotal: 7},
+		{name: "NegativeOffset", limit: 2, offset: -5, want: reversed(all)[:2], wantTotal: 7},
+		{name: "ByToken", token: "alice", limit: 100, want: reversed(mine), wantTotal: len(mine)},
+		{name: "ByTokenPaged", token: "alice", limit: 2, offset: 2, want: reversed(mine)[2:4], wantTotal: len(mine)},
+		{name: "UnknownToken", token: "carol", limit: 10, want: nil, wantTotal: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gens, total, err := s.Generations(ctx, tt.token, tt.limit, tt.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for i, g := range gens {
+				got = append(got, g.ID)
+				if i > 0 && g.CreatedAt.After(gens[i-1].CreatedAt) {
+					t.Errorf("not newest first at %d", i)
+				}
+				if tt.token != "" && g.TokenHash != tt.token {
+					t.Errorf("row %d has token %q", g.ID, g.TokenHash)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || total != tt.wantTotal {
+				t.Errorf("got %v total %d, want %v total %d", got, total, tt.want, tt.wantTotal)
+			}
+		})
+	}
+}
+
+func TestWaitSettled(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("ReturnsOnceStarted", func(t *testing.T) {
+		s, _ := openTest(t)
+		g := begin(t, s, "tok")
+		go func() {
+			time.Sleep(120 * time.Millisecond)
+			if err := s.MarkStarted(ctx, g.ID, 5); err != nil {
+				t.Error(err)
+			}
+		}()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		got, err := s.WaitSettled(ctx, g.ID)
+		if err != nil || got.State != StateStarted || got.TaskID == nil || *got.TaskID != 5 {
+			t.Fatalf("WaitSettled = %+v, %v", got, err)
+		}
+	})
+
+	t.Run("AlreadySettled", func(t *testing.T) {
+		s, _ := openTest(t)
+		g := begin(t, s, "tok")
+		if err := s.MarkRejected(ctx, g.ID, "no"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.WaitSettled(ctx, g.ID)
+		if err != nil || got.State != StateRejected {
+			t.Fatalf("WaitSettled = %+v, %v", got, err)
+		}
+	})
+
+	t.Run("ContextEnds", func(t *testing.T) {
+		s, _ := openTest(t)
+		g := begin(t, s, "tok")
+		ctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+		defer cancel()
+		got, err := s.WaitSettled(ctx, g.ID)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want deadline exceeded", err)
+		}
+		if got.ID != g.ID || got.State != StateSubmitting {
+			t.Fatalf("last row = %+v", got)
+		}
+	})
+}

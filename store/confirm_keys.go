@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrKeyInvalid is returned when a confirmation key cannot be used: it was
+// never issued, it expired, or it was issued for another token or other
+// parameters. The message is safe to show to the user.
+var ErrKeyInvalid = errors.New("confirmation key is unknown, expired or does not match the previewed parameters")
+
+// ConfirmKeyTTL is how long an issued confirmation key can start a generation.
+const ConfirmKeyTTL = time.Hour
+
+// confirmKeyBytes is the amount of randomness in a key; encoded with
+// unpadded base64url it is confirmKeyLen characters long.
+const (
+	confirmKeyBytes = 32
+	confirmKeyLen   = 43
+)
+
+// IssueConfirmKey creates a one-time key bound to the user's token hash and
+// the previewed parameters' hash. The key is 32 random bytes in unpadded
+// base64url and expires after ConfirmKeyTTL. Expired, unused keys are
+// purged on the way.
+func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string) (string, error) {
+	if tokenHash == "" || paramsHash == "" {
+		return "", errors.New("store: issue confirmation key: empty token or params hash")
+	}
+	var b [confirmKeyBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("store: issue confirmation key: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(b[:])
+
+	now := s.now()
+	err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_keys WHERE expires_at <= ?`, formatTime(now)); err != nil {
+			return fmt.Errorf("store: purge confirmation keys: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO confirm_keys (key, token_hash, params_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			key, tokenHash, paramsHash, formatTime(now), formatTime(now.Add(ConfirmKeyTTL))); err != nil {
+			return fmt.Errorf("store: issue confirmation key: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// ValidConfirmKeyFormat reports whether key looks like a key issued by
+// IssueConfirmKey (43 characters of unpadded base64url encoding 32 bytes),
+// without touching the database.
+func ValidConfirmKeyFormat(key string) bool {
+	if len(key) != confirmKeyLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	// Strict decoding rejects non-canonical trailing bits.
+	_, err := base64.RawURLEncoding.Strict().DecodeString(key)
+	return err == nil
+}
+
+// TokenHash returns the hex SHA-256 of an API token: the form in which a
+// token is stored and compared here, so the database never holds a token.
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkConfirmKey verifies, inside tx, that key was issued for tokenHash and
+// paramsHash and has not expired at now.
+func checkConfirmKey(ctx context.Context, tx *sql.Tx, key, tokenHash, paramsHash string, now time.Time) error {
+	var gotToken, gotParams, expires string
+	err := tx.QueryRowContext(ctx,
+		`SELECT token_hash, params_hash, expires_at FROM confirm_keys WHERE key = ?`, key,
+	).Scan(&gotToken, &gotParams, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrKeyInvalid
+	}
+	if err != nil {
+		return fmt.Errorf("store: read confirmation key: %w", err)
+	}
+	exp, err := parseTime(expires)
+	if err != nil {
+		return err
+	}
+	if !now.Before(exp) || gotToken != tokenHash || gotParams != paramsHash {
+		return ErrKeyInvalid
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIssueConfirmKey(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		key, err := s.IssueConfirmKey(ctx, "tok", "params")
+		if err != nil {
+			t.Fatalf("IssueConfirmKey: %v", err)
+		}
+		if !ValidConfirmKeyFormat(key) {
+			t.Fatalf("issued key %q fails ValidConfirmKeyFormat", key)
+		}
+		b, err := base64.RawURLEncoding.DecodeString(key)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("key %q decodes to %d bytes, %v", key, len(b), err)
+		}
+		if seen[key] {
+			t.Fatalf("key %q issued twice", key)
+		}
+		seen[key] = true
+	}
+
+	if _, err := s.IssueConfirmKey(ctx, "", "params"); err == nil {
+		t.Error("empty token hash accepted")
+	}
+	if _, err := s.IssueConfirmKey(ctx, "tok", ""); err == nil {
+		t.Error("empty params hash accepted")
+	}
+}
+
+func TestIssueConfirmKeyPurgesExpired(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	if _, err := s.IssueConfirmKey(ctx, "tok", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(ConfirmKeyTTL + time.Second)
+	if _, err := s.IssueConfirmKey(ctx, "tok", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM confirm_keys").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("confirm_keys rows = %d, %v; want 1 (expired purged)", n, err)
+	}
+}
+
+func TestValidConfirmKeyFormat(t *testing.T) {
+	good := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	tests := []struct {
+		name string
+		key  string
+		want bool
+	}{
+		{"Valid", good, true},
+		{"ValidMixed", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJK-_0124", true},
+		{"Empty", "", false},
+		{"TooShort", good[:42], false},
+		{"TooLong", good + "A", false},
+		{"Padded", good + "=", false},
+		{"StdAlphabet", "+" + good[1:], false},
+		{"Slash", "/" + good[1:], false},
+		{"Space", " " + good[1:], false},
+		{"NonCanonicalTail", good[:42] + "B", false}, // low bits of the last char must be zero
+		{"NonASCII", "é" + good[2:], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidConfirmKeyFormat(tt.key); got != tt.want {
+				t.Errorf("ValidConfirmKeyFormat(%q) = %v, want %v", tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenHash(t *testing.T) {
+	h := TokenHash("secret-token")
+	if len(h) != 64 || strings.Contains(h, "secret") || h != TokenHash("secret-token") || h == TokenHash("other") {
+		t.Fatalf("TokenHash = %q", h)
+	}
+}
+
+func TestConfirmKeyLifecycle(t *testing.T) {
+	ctx := context.Background()
+	unknown := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+	tests := []struct {
+		name    string
+		advance time.Duration
+		key     func(issued string) string
+		token   string
+		params  string
+		wantErr error
+	}{
+		{name: "Valid", token: "tok", params: "params"},
+		{name: "JustBeforeExpiry", advance: ConfirmKeyTTL - time.Second, token: "tok", params: "params"},
+		{name: "Expired", advance: ConfirmKeyTTL, token: "tok", params: "params", wantErr: ErrKeyInvalid},
+		{name: "LongExpired", advance: 48 * time.Hour, token: "tok", params: "params", wantErr: ErrKeyInvalid},
+		{name: "WrongParams", token: "tok", params: "other-params", wantErr: ErrKeyInvalid},
+		{name: "WrongToken", token: "other-tok", params: "params", wantErr: ErrKeyInvalid},
+		{name: "EmptyToken", token: "", params: "params", wantErr: ErrKeyInvalid},
+		{name: "Unknown", key: func(string) string { return unknown }, token: "tok", params: "params", wantErr: ErrKeyInvalid},
+		{name: "Malformed", key: func(k string) string { return k[:10] }, token: "tok", params: "params", wantErr: ErrKeyInvalid},
+		{name: "Empty", key: func(string) string { return "" }, token: "tok", params: "params", wantErr: ErrKeyInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clock := openTest(t)
+			key, err := s.IssueConfirmKey(ctx, "tok", "params")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.key != nil {
+				key = tt.key(key)
+			}
+			clock.Advance(tt.advance)
+			g, created, err := s.BeginGeneration(ctx, key, tt.params, testGeneration(tt.token))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || created || g.ID != 0 {
+					t.Fatalf("BeginGeneration = %+v, %v, %v; want %v", g, created, err, tt.wantErr)
+				}
+				var n int
+				if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM generations").Scan(&n); err != nil || n != 0 {
+					t.Fatalf("generations rows = %d, %v; want 0", n, err)
+				}
+				return
+			}
+			if err != nil || !created {
+				t.Fatalf("BeginGeneration: created=%v err=%v", created, err)
+			}
+		})
+	}
+}
+
+func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, created, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
+	if err != nil || !created {
+		t.Fatalf("first: %v %v", created, err)
+	}
+
+	t.Run("DuplicateAfterExpiryFindsRow", func(t *testing.T) {
+		clock.Advance(2 * ConfirmKeyTTL)
+		// Another key issued now purges the expired one; the used key
+		// still answers with its generation.
+		if _, err := s.IssueConfirmKey(ctx, "tok", "x"); err != nil {
+			t.Fatal(err)
+		}
+		g, created, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
+		if err != nil || created || g.ID != first.ID {
+			t.Fatalf("duplicate = id %d, %v, %v; want id %d, false, nil", g.ID, created, err, first.ID)
+		}
+	})
+	t.Run("OtherTokenCannotUseUsedKey", func(t *testing.T) {
+		g, _, err := s.BeginGeneration(ctx, key, "params", testGeneration("intruder"))
+		if !errors.Is(err, ErrKeyInvalid) || g.ID != 0 {
+			t.Fatalf("got %+v, %v; want ErrKeyInvalid", g, err)
+		}
+	})
+	t.Run("OtherParamsCannotUseUsedKey", func(t *testing.T) {
+		_, _, err := s.BeginGeneration(ctx, key, "changed", testGeneration("tok"))
+		if !errors.Is(err, ErrKeyInvalid) {
+			t.Fatalf("got %v; want ErrKeyInvalid", err)
+		}
+	})
+}
