@@ -283,6 +283,9 @@ func TestGenerationFlow(t *testing.T) {
 	if gen.LedgerID != id || gen.UserLabel != "Test User" {
 		t.Errorf("audit row: %+v", gen)
 	}
+	if !strings.Contains(string(gen.Preview), `"Count":`+strconv.Itoa(countFor(want, id))) {
+		t.Errorf("audit row's preview %s lacks the count shown", gen.Preview)
+	}
 
 	page := b.Get(r.Location)
 	if page.Status != http.StatusOK || !strings.Contains(page.Body, `id="task-progress"`) {

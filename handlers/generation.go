@@ -140,7 +140,12 @@ func (h *Handlers) previewGeneration(c echo.Context) error {
 	}
 	overlapping := h.overlappingBatches(ctx, token, id, params.Start, params.End)
 
-	key, err := h.store.IssueConfirmKey(ctx, tokenHash(token), bindingHash(id, params))
+	seen := make([]views.PreviewEntry, len(entries))
+	for i, e := range entries {
+		seen[i] = views.PreviewEntry{LedgerID: e.ID, Name: e.Name, Count: e.Count}
+	}
+	seenJSON, _ := json.Marshal(seen)
+	key, err := h.store.IssueConfirmKey(ctx, tokenHash(token), bindingHash(id, params), seenJSON)
 	if err != nil {
 		return err
 	}
@@ -154,8 +159,8 @@ func (h *Handlers) previewGeneration(c echo.Context) error {
 		ConfirmKey:   key,
 		Values:       formValues(f),
 	}
+	p.Entries = seen
 	for _, e := range entries {
-		p.Entries = append(p.Entries, views.PreviewEntry{LedgerID: e.ID, Name: e.Name, Count: e.Count})
 		p.TotalCount += e.Count
 	}
 	for _, a := range params.BatchAmounts {
@@ -300,8 +305,7 @@ func (h *Handlers) confirmGeneration(c echo.Context) error {
 		LedgerName: ledger.Name,
 		StartTime:  params.Start,
 		EndTime:    params.End,
-		Params:     paramsJSON,
-		Preview:    json.RawMessage(previewSeen(form.Get("preview_seen"))),
+		Params:     paramsJSON, // the preview the key was issued for is recorded by the store
 	})
 	if errors.Is(err, store.ErrKeyInvalid) {
 		return expiredConfirmation(id, f)
@@ -344,17 +348,6 @@ func generationRequest(p GenerationParams) mangrove.GenerationRequest {
 		r.BatchAmounts = append(r.BatchAmounts, ba)
 	}
 	return r
-}
-
-// previewSeen keeps the preview counts the confirm form echoed, if they are
-// well-formed JSON; they are informative, the key binds the parameters.
-func previewSeen(raw string) string {
-	var entries []views.PreviewEntry
-	if len(raw) > 10000 || json.Unmarshal([]byte(raw), &entries) != nil {
-		return "[]"
-	}
-	b, _ := json.Marshal(entries)
-	return string(b)
 }
 
 func expiredConfirmation(ledgerID string, f GenerationForm) error {

@@ -159,8 +159,12 @@ func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g G
 		}
 
 		now := s.now()
-		if err := checkConfirmKey(ctx, tx, key, g.TokenHash, paramsHash, now); err != nil {
+		keyPreview, err := checkConfirmKey(ctx, tx, key, g.TokenHash, paramsHash, now)
+		if err != nil {
 			return err
+		}
+		if len(g.Preview) == 0 {
+			preview = keyPreview
 		}
 		ts := formatTime(now)
 		res, err := tx.ExecContext(ctx, `INSERT INTO generations

@@ -16,7 +16,7 @@ func begin(t *testing.T, s *Store, tokenHash string) Generation {
 	t.Helper()
 	ctx := context.Background()
 	params := fmt.Sprintf("params-%d", time.Now().UnixNano())
-	key, err := s.IssueConfirmKey(ctx, tokenHash, params)
+	key, err := s.IssueConfirmKey(ctx, tokenHash, params, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func begin(t *testing.T, s *Store, tokenHash string) Generation {
 func TestBeginGenerationStoresEverything(t *testing.T) {
 	s, clock := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestBeginGenerationStoresEverything(t *testing.T) {
 func TestBeginGenerationJSON(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	key, _ := s.IssueConfirmKey(ctx, "tok", "params")
+	key, _ := s.IssueConfirmKey(ctx, "tok", "params", nil)
 
 	bad := testGeneration("tok")
 	bad.Params = json.RawMessage(`{"start_time":`)
@@ -86,7 +86,7 @@ func TestBeginGenerationJSON(t *testing.T) {
 func TestBeginGenerationConcurrent(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestBeginGenerationTwoHandles(t *testing.T) {
 	}
 	defer s2.Close()
 	s2.now = s1.now
-	key, err := s1.IssueConfirmKey(ctx, "tok", "params")
+	key, err := s1.IssueConfirmKey(ctx, "tok", "params", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -29,11 +30,16 @@ const (
 
 // IssueConfirmKey creates a one-time key bound to the user's token hash and
 // the previewed parameters' hash. The key is 32 random bytes in unpadded
-// base64url and expires after ConfirmKeyTTL. Expired, unused keys are
-// purged on the way.
-func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string) (string, error) {
+// base64url and expires after ConfirmKeyTTL. preview is what the preview
+// showed (JSON); the generation begun with the key records it. Expired,
+// unused keys are purged on the way.
+func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string, preview json.RawMessage) (string, error) {
 	if tokenHash == "" || paramsHash == "" {
 		return "", errors.New("store: issue confirmation key: empty token or params hash")
+	}
+	previewText, err := rawJSON("preview", preview)
+	if err != nil {
+		return "", err
 	}
 	var b [confirmKeyBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -42,13 +48,13 @@ func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash strin
 	key := base64.RawURLEncoding.EncodeToString(b[:])
 
 	now := s.now()
-	err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_keys WHERE expires_at <= ?`, formatTime(now)); err != nil {
 			return fmt.Errorf("store: purge confirmation keys: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO confirm_keys (key, token_hash, params_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			key, tokenHash, paramsHash, formatTime(now), formatTime(now.Add(ConfirmKeyTTL))); err != nil {
+			`INSERT INTO confirm_keys (key, token_hash, params_hash, created_at, expires_at, preview) VALUES (?, ?, ?, ?, ?, ?)`,
+			key, tokenHash, paramsHash, formatTime(now), formatTime(now.Add(ConfirmKeyTTL)), previewText); err != nil {
 			return fmt.Errorf("store: issue confirmation key: %w", err)
 		}
 		return nil
@@ -87,24 +93,25 @@ func TokenHash(token string) string {
 }
 
 // checkConfirmKey verifies, inside tx, that key was issued for tokenHash and
-// paramsHash and has not expired at now.
-func checkConfirmKey(ctx context.Context, tx *sql.Tx, key, tokenHash, paramsHash string, now time.Time) error {
-	var gotToken, gotParams, expires string
+// paramsHash and has not expired at now, and returns the preview it was
+// issued for.
+func checkConfirmKey(ctx context.Context, tx *sql.Tx, key, tokenHash, paramsHash string, now time.Time) (string, error) {
+	var gotToken, gotParams, expires, preview string
 	err := tx.QueryRowContext(ctx,
-		`SELECT token_hash, params_hash, expires_at FROM confirm_keys WHERE key = ?`, key,
-	).Scan(&gotToken, &gotParams, &expires)
+		`SELECT token_hash, params_hash, expires_at, preview FROM confirm_keys WHERE key = ?`, key,
+	).Scan(&gotToken, &gotParams, &expires, &preview)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrKeyInvalid
+		return "", ErrKeyInvalid
 	}
 	if err != nil {
-		return fmt.Errorf("store: read confirmation key: %w", err)
+		return "", fmt.Errorf("store: read confirmation key: %w", err)
 	}
 	exp, err := parseTime(expires)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !now.Before(exp) || gotToken != tokenHash || gotParams != paramsHash {
-		return ErrKeyInvalid
+		return "", ErrKeyInvalid
 	}
-	return nil
+	return preview, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestIssueConfirmKey(t *testing.T) {
 
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
-		key, err := s.IssueConfirmKey(ctx, "tok", "params")
+		key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 		if err != nil {
 			t.Fatalf("IssueConfirmKey: %v", err)
 		}
@@ -32,10 +33,10 @@ func TestIssueConfirmKey(t *testing.T) {
 		seen[key] = true
 	}
 
-	if _, err := s.IssueConfirmKey(ctx, "", "params"); err == nil {
+	if _, err := s.IssueConfirmKey(ctx, "", "params", nil); err == nil {
 		t.Error("empty token hash accepted")
 	}
-	if _, err := s.IssueConfirmKey(ctx, "tok", ""); err == nil {
+	if _, err := s.IssueConfirmKey(ctx, "tok", "", nil); err == nil {
 		t.Error("empty params hash accepted")
 	}
 }
@@ -43,11 +44,11 @@ func TestIssueConfirmKey(t *testing.T) {
 func TestIssueConfirmKeyPurgesExpired(t *testing.T) {
 	s, clock := openTest(t)
 	ctx := context.Background()
-	if _, err := s.IssueConfirmKey(ctx, "tok", "p1"); err != nil {
+	if _, err := s.IssueConfirmKey(ctx, "tok", "p1", nil); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(ConfirmKeyTTL + time.Second)
-	if _, err := s.IssueConfirmKey(ctx, "tok", "p2"); err != nil {
+	if _, err := s.IssueConfirmKey(ctx, "tok", "p2", nil); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -117,7 +118,7 @@ func TestConfirmKeyLifecycle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, clock := openTest(t)
-			key, err := s.IssueConfirmKey(ctx, "tok", "params")
+			key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +147,7 @@ func TestConfirmKeyLifecycle(t *testing.T) {
 func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
 	s, clock := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params")
+	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
 		clock.Advance(2 * ConfirmKeyTTL)
 		// Another key issued now purges the expired one; the used key
 		// still answers with its generation.
-		if _, err := s.IssueConfirmKey(ctx, "tok", "x"); err != nil {
+		if _, err := s.IssueConfirmKey(ctx, "tok", "x", nil); err != nil {
 			t.Fatal(err)
 		}
 		g, created, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
@@ -179,4 +180,20 @@ func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
 			t.Fatalf("got %v; want ErrKeyInvalid", err)
 		}
 	})
+}
+
+func TestGenerationRecordsTheKeysPreview(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	key, err := s.IssueConfirmKey(ctx, "tok", "params", json.RawMessage(`[{"LedgerID":"lgr_a","Name":"A","Count":3}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, created, err := s.BeginGeneration(ctx, key, "params", Generation{TokenHash: "tok", LedgerID: "lgr_a", Params: json.RawMessage(`{}`)})
+	if err != nil || !created {
+		t.Fatalf("begin: %v %v", created, err)
+	}
+	if string(g.Preview) != `[{"LedgerID":"lgr_a","Name":"A","Count":3}]` {
+		t.Fatalf("preview recorded %s", g.Preview)
+	}
 }

@@ -145,6 +145,9 @@ var migrations = []string{
 	) STRICT;
 	CREATE INDEX generations_token_hash ON generations (token_hash, id);
 	CREATE INDEX generations_task_id ON generations (task_id);`,
+	// 2: the preview a key was issued for, so the audit row records the
+	// counts the user saw from the server's own copy, not from the form.
+	`ALTER TABLE confirm_keys ADD COLUMN preview TEXT NOT NULL DEFAULT '[]';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -77,7 +77,7 @@ func TestOpen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		key, err := s.IssueConfirmKey(ctx, "tok", "params")
+		key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
 		if err != nil {
 			t.Fatalf("IssueConfirmKey: %v", err)
 		}

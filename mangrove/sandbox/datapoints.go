@@ -1,0 +1,128 @@
+package sandbox
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+var dataPointList = listSpec{
+	sorts: map[string]string{
+		"id": "dp.id", "created_at": "dp.created_at", "updated_at": "dp.updated_at", "status": "dp.status",
+		"value": "dp.value", "start_time": "dp.event_time",
+	},
+	filters: map[string]filterDef{
+		"slug":               {col: "t.slug", kind: filterString, ops: []string{"eq"}},
+		"data_point_type_id": {col: "dp.type_id", kind: filterInt, ops: []string{"eq"}},
+		"status":             {col: "dp.status", kind: filterString, ops: []string{"eq"}},
+		"start_time":         {col: "dp.event_time", kind: filterTime, ops: []string{"geq", "leq"}},
+	},
+	defaultOrder: "dp.event_time ASC",
+	tiebreak:     "dp.id",
+}
+
+// projectOf resolves {project_id}: the token's own project, else 404 (unknown and
+// foreign ids look the same).
+func projectOf(r *http.Request, p principal) bool {
+	id, err := strconv.ParseInt(r.PathValue("project_id"), 10, 64)
+	return err == nil && id == p.ProjectID
+}
+
+// listDataPoints is GET /projects/{project_id}/data_points. Times filter and sort on the
+// owning event's start (data points have no time of their own).
+func (s *Server) listDataPoints(w http.ResponseWriter, r *http.Request, p principal) {
+	if !projectOf(r, p) {
+		notFound(w)
+		return
+	}
+	lq, err := parseList(r, dataPointList)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	args := append([]any{p.ProjectID}, lq.args...)
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM data_points dp JOIN data_point_types t ON t.id = dp.type_id
+		WHERE dp.project_id = ?`+lq.whereSQL(), args...).Scan(&total); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT dp.friendly_id, dp.type_id, dp.value, dp.unit, dp.status, e.friendly_id, e.event_type_id,
+			e.start_time, e.end_time, f.id, f.name
+		FROM data_points dp JOIN data_point_types t ON t.id = dp.type_id JOIN events e ON e.id = dp.event_id
+		LEFT JOIN feedstocks f ON f.id = e.feedstock_id
+		WHERE dp.project_id = ?`+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`, append(args, lq.size, lq.offset())...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	out := []dataPointItemJSON{}
+	for rows.Next() {
+		var d dataPointItemJSON
+		var unit, fName sql.NullString
+		var fID sql.NullInt64
+		var etID int64
+		if err := rows.Scan(&d.ID, &d.DataPointTypeID, &d.Value, &unit, &d.Status, &d.EventID, &etID, &d.StartTime, &d.EndTime, &fID, &fName); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		t := s.cat.types[d.DataPointTypeID]
+		d.Slug, d.DataPointType, d.Unit, d.EventType = t.Slug, t.Name, nullToPtr(unit), s.cat.events[etID].Slug
+		if fID.Valid {
+			d.Feedstock = &feedstockJSON{ID: fID.Int64, Name: fName.String}
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[dataPointItemJSON]{Data: out, Info: lq.info(len(out), total)})
+}
+
+func (s *Server) projectJSON(r *http.Request, id int64) (projectJSON, error) {
+	var pj projectJSON
+	err := s.db.QueryRowContext(r.Context(), `SELECT id, name, description, project_type, created_at, updated_at FROM projects WHERE id = ?`, id).
+		Scan(&pj.ID, &pj.Name, &pj.Description, &pj.ProjectType, &pj.CreatedAt, &pj.UpdatedAt)
+	return pj, err
+}
+
+// listProjects is GET /projects: a sandbox token belongs to exactly one project, so
+// this is how a client learns the project id (data points are listed per project).
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, p principal) {
+	lq, err := parseList(r, listSpec{sorts: map[string]string{"id": "id", "name": "name"}, filters: map[string]filterDef{}, tiebreak: "id"})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pj, err := s.projectJSON(r, p.ProjectID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all := []projectJSON{pj}
+	out := []projectJSON{}
+	if lq.offset() < len(all) {
+		out = all[lq.offset():min(len(all), lq.offset()+lq.size)]
+	}
+	writeJSON(w, http.StatusOK, listJSON[projectJSON]{Data: out, Info: lq.info(len(out), int64(len(all)))})
+}
+
+// showProject is GET /projects/{project_id}.
+func (s *Server) showProject(w http.ResponseWriter, r *http.Request, p principal) {
+	if !projectOf(r, p) {
+		notFound(w)
+		return
+	}
+	pj, err := s.projectJSON(r, p.ProjectID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pj)
+}

@@ -1,0 +1,291 @@
+package sandbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver (no cgo)
+)
+
+// openDB opens the sandbox's single SQLite file. WAL lets the HTTP handlers read
+// while the engine writes; busy_timeout turns short writer contention into a wait
+// instead of SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN, so two
+// write transactions never deadlock on a read-to-write upgrade.
+func openDB(path string) (*sql.DB, error) {
+	// The path goes into a file: URI, where these three characters are special.
+	esc := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	dsn := "file:" + esc + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrations is the versioned schema: entry i is version i+1. Append only; never
+// edit an applied entry, because existing sandbox files record which versions ran.
+var migrations = []string{
+	// 1: the whole first schema. Times are INTEGER unix milliseconds (UTC), which keeps
+	// range queries on indexes cheap and makes the millisecond wire format exact.
+	`
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE projects (
+	id INTEGER PRIMARY KEY,
+	name TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	project_type TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+	token TEXT PRIMARY KEY,
+	role TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	can_write INTEGER NOT NULL
+);
+CREATE TABLE feedstocks (
+	id INTEGER PRIMARY KEY,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	name TEXT NOT NULL,
+	UNIQUE (project_id, name)
+);
+CREATE TABLE event_types (
+	id INTEGER PRIMARY KEY,
+	slug TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	is_static INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE data_point_types (
+	id INTEGER PRIMARY KEY,
+	slug TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	unit TEXT,
+	value_type TEXT NOT NULL,
+	category TEXT NOT NULL,
+	subcategory TEXT NOT NULL,
+	event_type_id INTEGER REFERENCES event_types(id)
+);
+CREATE TABLE events (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	event_type_id INTEGER NOT NULL REFERENCES event_types(id),
+	feedstock_id INTEGER REFERENCES feedstocks(id),
+	tracking_id TEXT,
+	start_time INTEGER NOT NULL,
+	end_time INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX events_project_type_time ON events(project_id, event_type_id, start_time, feedstock_id);
+CREATE INDEX events_project_feedstock_type_time ON events(project_id, feedstock_id, event_type_id, start_time);
+CREATE TABLE data_points (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	event_id INTEGER NOT NULL REFERENCES events(id),
+	type_id INTEGER NOT NULL REFERENCES data_point_types(id),
+	value REAL NOT NULL,
+	unit TEXT,
+	status TEXT NOT NULL,
+	event_time INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX data_points_event ON data_points(event_id);
+CREATE INDEX data_points_project_time ON data_points(project_id, event_time);
+CREATE INDEX data_points_project_type_time ON data_points(project_id, type_id, event_time);
+CREATE TABLE models (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	name TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE ledgers (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	name TEXT NOT NULL,
+	unit TEXT,
+	system_ledger_type TEXT,
+	partition_type TEXT,
+	cadence TEXT,
+	model_id INTEGER REFERENCES models(id),
+	run_group TEXT,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE TABLE model_inputs (
+	model_id INTEGER NOT NULL REFERENCES models(id),
+	type_id INTEGER NOT NULL REFERENCES data_point_types(id),
+	position INTEGER NOT NULL,
+	is_manual_select INTEGER NOT NULL DEFAULT 0,
+	source_ledger_id INTEGER REFERENCES ledgers(id),
+	PRIMARY KEY (model_id, type_id)
+);
+CREATE TABLE async_tasks (
+	id INTEGER PRIMARY KEY,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+	type TEXT NOT NULL,
+	state TEXT NOT NULL,
+	progress INTEGER NOT NULL DEFAULT 0,
+	progress_description TEXT,
+	params TEXT NOT NULL,
+	result TEXT,
+	error_message TEXT,
+	started_at INTEGER,
+	finished_at INTEGER,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX async_tasks_state ON async_tasks(state);
+CREATE TABLE batches (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+	period_start INTEGER NOT NULL,
+	period_end INTEGER NOT NULL,
+	partition_key INTEGER NOT NULL,
+	feedstock_id INTEGER REFERENCES feedstocks(id),
+	tracking_id TEXT NOT NULL,
+	state TEXT NOT NULL,
+	primary_value REAL NOT NULL,
+	model_run_id INTEGER,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+-- One batch per ledger, period and partition: regenerating updates, never duplicates.
+CREATE UNIQUE INDEX batches_ledger_period_partition ON batches(ledger_id, period_start, partition_key);
+CREATE INDEX batches_project_ledger ON batches(project_id, ledger_id);
+CREATE TABLE model_runs (
+	id INTEGER PRIMARY KEY,
+	batch_id INTEGER NOT NULL REFERENCES batches(id),
+	model_id INTEGER NOT NULL REFERENCES models(id),
+	task_id INTEGER REFERENCES async_tasks(id),
+	state TEXT NOT NULL,
+	error_message TEXT,
+	start_time INTEGER NOT NULL,
+	end_time INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX model_runs_batch ON model_runs(batch_id);
+CREATE TABLE run_calculations (
+	id INTEGER PRIMARY KEY,
+	model_run_id INTEGER NOT NULL REFERENCES model_runs(id),
+	slug TEXT NOT NULL,
+	name TEXT NOT NULL,
+	value REAL NOT NULL,
+	unit TEXT,
+	ghg TEXT,
+	lca_role TEXT,
+	category TEXT
+);
+CREATE INDEX run_calculations_run ON run_calculations(model_run_id);
+CREATE TABLE run_outputs (
+	id INTEGER PRIMARY KEY,
+	friendly_id TEXT NOT NULL UNIQUE,
+	model_run_id INTEGER NOT NULL REFERENCES model_runs(id),
+	type_id INTEGER NOT NULL REFERENCES data_point_types(id),
+	value REAL NOT NULL,
+	unit TEXT,
+	is_primary INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX run_outputs_run ON run_outputs(model_run_id);
+CREATE TABLE run_inputs (
+	model_run_id INTEGER NOT NULL REFERENCES model_runs(id),
+	data_point_id INTEGER REFERENCES data_points(id),
+	skipped_type_id INTEGER REFERENCES data_point_types(id)
+);
+CREATE INDEX run_inputs_run ON run_inputs(model_run_id);
+CREATE TABLE run_alerts (
+	id INTEGER PRIMARY KEY,
+	model_run_id INTEGER NOT NULL REFERENCES model_runs(id),
+	message TEXT NOT NULL
+);
+CREATE INDEX run_alerts_run ON run_alerts(model_run_id);
+`,
+}
+
+// migrate applies every migration not yet recorded in schema_migrations, each in
+// its own transaction, so a failed migration leaves the file at the previous version.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("migrate: database is at schema version %d, this sandbox knows only %d", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func getMeta(ctx context.Context, q queryer, key string) (string, bool, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+func setMeta(ctx context.Context, q queryer, key, value string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+// queryer is what *sql.DB and *sql.Tx have in common, so helpers work in and out of transactions.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// placeholders returns "?, ?, ?" for n arguments.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+func int64Args(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, v := range ids {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,287 @@
+package sandbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// taskTypeBatchGeneration is the only async task type the documentation shows.
+const taskTypeBatchGeneration = "ProductionAccounting::BatchGeneration"
+
+// restartMessage is what a task left running by a stopped sandbox says after the next Open.
+const restartMessage = "interrupted by a sandbox restart; run the generation again"
+
+// engine runs generation tasks in goroutines. Generations are serialised per ledger
+// (every ledger of the concurrent group is locked, in id order, so two groups never
+// deadlock): a second generation on a ledger that is busy waits in "pending" and then
+// runs on the first one's results. That, plus the unique index on (ledger, period,
+// partition), is why overlapping generations cannot duplicate or corrupt batches.
+type engine struct {
+	db        *sql.DB
+	cat       *catalog
+	log       *slog.Logger
+	stepDelay time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	locks  map[int64]chan struct{}
+}
+
+func newEngine(db *sql.DB, cat *catalog, log *slog.Logger, stepDelay time.Duration) *engine {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &engine{db: db, cat: cat, log: log, stepDelay: stepDelay, ctx: ctx, cancel: cancel, locks: map[int64]chan struct{}{}}
+}
+
+// submit runs a pending task in the background.
+func (e *engine) submit(taskID int64) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		if err := e.execute(e.ctx, taskID, e.stepDelay); err != nil && e.ctx.Err() == nil {
+			e.log.Error("generation task", "task_id", taskID, "err", err)
+		}
+	}()
+}
+
+// stop cancels running tasks and waits for their goroutines. A task interrupted here
+// stays "running" (or "pending") in the database, exactly as after a crash, and the
+// next Open deals with it: one recovery path for both.
+func (e *engine) stop() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+}
+
+func (e *engine) lockFor(id int64) chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch := e.locks[id]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		e.locks[id] = ch
+	}
+	return ch
+}
+
+// lockLedgers takes the per-ledger locks in ascending id order; it gives up when ctx ends.
+func (e *engine) lockLedgers(ctx context.Context, ids []int64) (func(), error) {
+	ids = append([]int64(nil), ids...)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var held []chan struct{}
+	release := func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			<-held[i]
+		}
+	}
+	for _, id := range ids {
+		ch := e.lockFor(id)
+		select {
+		case ch <- struct{}{}:
+			held = append(held, ch)
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
+}
+
+type taskRow struct {
+	ID, ProjectID, LedgerID int64
+	Type, State             string
+	Progress                int
+	ProgressDescription     sql.NullString
+	Params                  string
+	Result                  sql.NullString
+	ErrorMessage            sql.NullString
+	StartedAt, FinishedAt   sql.NullInt64
+	CreatedAt               int64
+}
+
+const taskSelect = `SELECT id, project_id, ledger_id, type, state, progress, progress_description, params, result, error_message, started_at, finished_at, created_at FROM async_tasks`
+
+func scanTask(sc interface{ Scan(...any) error }) (*taskRow, error) {
+	t := &taskRow{}
+	err := sc.Scan(&t.ID, &t.ProjectID, &t.LedgerID, &t.Type, &t.State, &t.Progress, &t.ProgressDescription, &t.Params,
+		&t.Result, &t.ErrorMessage, &t.StartedAt, &t.FinishedAt, &t.CreatedAt)
+	return t, err
+}
+
+func createTask(ctx context.Context, q queryer, projectID, ledgerID int64, p genParams) (*taskRow, error) {
+	params, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	r, err := q.ExecContext(ctx, `INSERT INTO async_tasks (project_id, ledger_id, type, state, progress, params, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`, projectID, ledgerID, taskTypeBatchGeneration, string(params), now, now)
+	if err != nil {
+		return nil, err
+	}
+	id, err := r.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	return scanTask(q.QueryRowContext(ctx, taskSelect+` WHERE id = ?`, id))
+}
+
+// execute runs one generation task to its end: lock, plan, one model run per batch,
+// then complete (or failed). It returns early, leaving the row as it is, only when ctx ends.
+func (e *engine) execute(ctx context.Context, taskID int64, delay time.Duration) error {
+	t, err := scanTask(e.db.QueryRowContext(ctx, taskSelect+` WHERE id = ?`, taskID))
+	if err != nil {
+		return err
+	}
+	if t.State != "pending" {
+		return nil
+	}
+	var p genParams
+	if err := json.Unmarshal([]byte(t.Params), &p); err != nil {
+		return e.fail(ctx, taskID, "invalid stored parameters: "+err.Error())
+	}
+	l, err := ledgerByID(ctx, e.db, t.LedgerID)
+	if err != nil {
+		return e.fail(ctx, taskID, "ledger not found: "+err.Error())
+	}
+	group, err := ledgerGroup(ctx, e.db, l)
+	if err != nil {
+		return e.internal(ctx, taskID, err)
+	}
+	ids := make([]int64, len(group))
+	for i, g := range group {
+		ids[i] = g.ID
+	}
+	release, err := e.lockLedgers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	now := time.Now().UnixMilli()
+	if _, err := e.db.ExecContext(ctx, `UPDATE async_tasks SET state = 'running', progress = 0, started_at = ?, updated_at = ? WHERE id = ?`, now, now, taskID); err != nil {
+		return e.internal(ctx, taskID, err)
+	}
+	plan, err := buildPlan(ctx, e.db, e.cat, l, p)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return e.fail(ctx, taskID, ae.Msg)
+		}
+		return e.internal(ctx, taskID, err)
+	}
+	n := len(plan.Batches)
+	result := taskResultJSON{BatchIDs: []string{}, LedgerIDs: []string{}}
+	for _, pl := range plan.Ledgers {
+		result.LedgerIDs = append(result.LedgerIDs, pl.FriendlyID)
+	}
+	for i, pb := range plan.Batches {
+		if _, err := e.db.ExecContext(ctx, `UPDATE async_tasks SET progress = ?, progress_description = ?, updated_at = ? WHERE id = ?`,
+			i*100/n, fmt.Sprintf("Processing batch %d of %d", i+1, n), time.Now().UnixMilli(), taskID); err != nil {
+			return e.internal(ctx, taskID, err)
+		}
+		if err := sleepCtx(ctx, delay); err != nil {
+			return err
+		}
+		in, err := loadInput(ctx, e.db, e.cat, plan, pb)
+		if err != nil {
+			return e.internal(ctx, taskID, err)
+		}
+		res := pb.L.def.Compute(in)
+		id, err := storeBatch(ctx, e.db, e.cat, plan, pb, res, taskID)
+		if err != nil {
+			return e.internal(ctx, taskID, err)
+		}
+		result.BatchIDs = append(result.BatchIDs, id)
+	}
+	b, _ := json.Marshal(result)
+	now = time.Now().UnixMilli()
+	_, err = e.db.ExecContext(ctx, `UPDATE async_tasks SET state = 'complete', progress = 100, progress_description = NULL, result = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+		string(b), now, now, taskID)
+	if err == nil {
+		e.log.Info("generation complete", "task_id", taskID, "batches", n)
+	}
+	return err
+}
+
+// internal fails the task on an unexpected error, unless the sandbox is shutting down
+// (then the row is left for the next Open's recovery).
+func (e *engine) internal(ctx context.Context, taskID int64, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	e.log.Error("generation failed", "task_id", taskID, "err", err)
+	return e.fail(ctx, taskID, "internal error: "+err.Error())
+}
+
+func (e *engine) fail(ctx context.Context, taskID int64, msg string) error {
+	now := time.Now().UnixMilli()
+	_, err := e.db.ExecContext(ctx, `UPDATE async_tasks SET state = 'failed', progress_description = NULL, error_message = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+		msg, now, now, taskID)
+	return err
+}
+
+// recoverTasks runs at Open: a task left "running" was cut off mid-way and is marked
+// failed (its finished batches stay, and rerunning the range updates them); a task
+// still "pending" never started, so it is run now.
+func (e *engine) recoverTasks(ctx context.Context) error {
+	now := time.Now().UnixMilli()
+	if _, err := e.db.ExecContext(ctx, `UPDATE async_tasks SET state = 'failed', progress_description = NULL, error_message = ?, finished_at = ?, updated_at = ? WHERE state = 'running'`,
+		restartMessage, now, now); err != nil {
+		return err
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT id FROM async_tasks WHERE state = 'pending' ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		e.submit(id)
+	}
+	return nil
+}
+
+// sleepCtx waits d, or less when ctx ends, so Close never waits out a StepDelay.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,144 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// generationRequest is the body of generate_preview and batch_generations (top level,
+// not wrapped in a resource key, as documented).
+type generationRequest struct {
+	StartTime               *string              `json:"start_time"`
+	EndTime                 *string              `json:"end_time"`
+	DataPointIDs            []string             `json:"data_point_ids"`
+	BatchAmounts            []batchAmountRequest `json:"batch_amounts"`
+	SkippedDataPointTypeIDs []int64              `json:"skipped_data_point_type_ids"`
+}
+
+type batchAmountRequest struct {
+	BatchID             string          `json:"batch_id"`
+	PrimaryOutputAmount *float64        `json:"primary_output_amount"`
+	AllocationGroup     json.RawMessage `json:"allocation_group"`
+}
+
+const maxBodyBytes = 1 << 20
+
+// decodeGeneration parses and validates a generation body: malformed JSON is 400, a
+// well-formed body that cannot be acted on (missing or unparsable times, end not after
+// start, an amount without a value) is 422.
+func decodeGeneration(w http.ResponseWriter, r *http.Request) (genParams, error) {
+	var req generationRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return genParams{}, badRequest("request body larger than %d bytes", maxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return genParams{}, badRequest("request body must be a JSON object with start_time and end_time")
+		default:
+			return genParams{}, badRequest("malformed JSON body: %v", err)
+		}
+	}
+	if dec.More() {
+		return genParams{}, badRequest("malformed JSON body: more than one JSON value")
+	}
+	if req.StartTime == nil || strings.TrimSpace(*req.StartTime) == "" {
+		return genParams{}, unprocessable("start_time is required")
+	}
+	if req.EndTime == nil || strings.TrimSpace(*req.EndTime) == "" {
+		return genParams{}, unprocessable("end_time is required")
+	}
+	start, _, err := parseAPITime(*req.StartTime)
+	if err != nil {
+		return genParams{}, unprocessable("start_time: %v", err)
+	}
+	end, dateOnly, err := parseAPITime(*req.EndTime)
+	if err != nil {
+		return genParams{}, unprocessable("end_time: %v", err)
+	}
+	if dateOnly {
+		end = end.AddDate(0, 0, 1) // a bare end date includes that whole day
+	}
+	if !end.After(start) {
+		return genParams{}, unprocessable("end_time must be after start_time")
+	}
+	p := genParams{Start: start.UnixMilli(), End: end.UnixMilli(), DataPointIDs: req.DataPointIDs, SkippedTypeIDs: req.SkippedDataPointTypeIDs}
+	for i, a := range req.BatchAmounts {
+		if a.PrimaryOutputAmount == nil {
+			return genParams{}, unprocessable("batch_amounts[%d].primary_output_amount is required", i)
+		}
+		p.BatchAmounts = append(p.BatchAmounts, batchAmount{BatchID: a.BatchID, Amount: *a.PrimaryOutputAmount, AllocationGroup: a.AllocationGroup})
+	}
+	return p, nil
+}
+
+// previewGeneration is POST /ledgers/{ledger_id}/generate_preview: a dry run that
+// counts, per ledger of the concurrent group, the batches the same request would create
+// or update. Every ledger of the group is listed, requested ledger first, even at 0.
+func (s *Server) previewGeneration(w http.ResponseWriter, r *http.Request, p principal) {
+	ctx := r.Context()
+	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if l == nil {
+		notFound(w)
+		return
+	}
+	params, err := decodeGeneration(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := buildPlan(ctx, s.db, s.cat, l, params)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]previewEntryJSON, 0, len(plan.Ledgers))
+	for _, pl := range plan.Ledgers {
+		out = append(out, previewEntryJSON{ID: pl.FriendlyID, Name: pl.Name, Count: pl.count})
+	}
+	writeJSON(w, http.StatusOK, dataJSON[previewEntryJSON]{Data: out})
+}
+
+// createGeneration is POST /ledgers/{ledger_id}/batch_generations: it validates the
+// request exactly as the preview does, records a pending task and answers 202 with it.
+func (s *Server) createGeneration(w http.ResponseWriter, r *http.Request, p principal) {
+	if !p.CanWrite {
+		writeError(w, http.StatusForbidden, "this token is read-only: batch generation needs Production Accounting write permission")
+		return
+	}
+	ctx := r.Context()
+	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if l == nil {
+		notFound(w)
+		return
+	}
+	params, err := decodeGeneration(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := buildPlan(ctx, s.db, s.cat, l, params); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := createTask(ctx, s.db, l.ProjectID, l.ID, params)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.eng.submit(t.ID)
+	s.log.Info("generation started", "task_id", t.ID, "ledger", l.FriendlyID)
+	writeJSON(w, http.StatusAccepted, t.json())
+}

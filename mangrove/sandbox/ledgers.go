@@ -1,0 +1,136 @@
+package sandbox
+
+import (
+	"database/sql"
+	"net/http"
+)
+
+var ledgerList = listSpec{
+	sorts: map[string]string{"id": "l.id", "name": "l.name", "created_at": "l.created_at", "updated_at": "l.updated_at"},
+	filters: map[string]filterDef{
+		"project_id": {col: "l.project_id", kind: filterInt, ops: []string{"eq"}},
+		"id":         {col: "l.friendly_id", kind: filterString, ops: []string{"eq"}},
+		"name":       {col: "l.name", kind: filterString, ops: []string{"eq"}},
+	},
+	tiebreak: "l.id",
+}
+
+func nullToPtr(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
+}
+
+func (l *ledgerRow) json() ledgerJSON {
+	j := ledgerJSON{
+		ID: l.FriendlyID, Name: l.Name, Unit: nullToPtr(l.Unit), SystemLedgerType: nullToPtr(l.SystemLedgerType),
+		PartitionType: nullToPtr(l.PartitionType), Cadence: nullToPtr(l.Cadence),
+		CreatedAt: apiTime(l.CreatedAt), UpdatedAt: apiTime(l.UpdatedAt),
+	}
+	if l.ModelID.Valid {
+		j.LatestModel = &refJSON{ID: l.ModelFriendlyID.String, Name: l.ModelName.String}
+	}
+	return j
+}
+
+// listLedgers is GET /ledgers: the token's project's ledgers, paginated.
+func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, p principal) {
+	lq, err := parseList(r, ledgerList)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	args := append([]any{p.ProjectID}, lq.args...)
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledgers l WHERE l.project_id = ?`+lq.whereSQL(), args...).Scan(&total); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows, err := s.db.QueryContext(ctx, ledgerSelect+` WHERE l.project_id = ?`+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
+		append(args, lq.size, lq.offset())...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	out := []ledgerJSON{}
+	for rows.Next() {
+		l, err := scanLedger(rows)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, l.json())
+	}
+	if err := rows.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[ledgerJSON]{Data: out, Info: lq.info(len(out), total)})
+}
+
+// showLedger is GET /ledgers/{ledger_id}: the bare ledger object (no data wrapper).
+func (s *Server) showLedger(w http.ResponseWriter, r *http.Request, p principal) {
+	l, err := ledgerByFriendlyID(r.Context(), s.db, p.ProjectID, r.PathValue("ledger_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if l == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, l.json())
+}
+
+// listRequiredInputs is GET /ledgers/{ledger_id}/required_inputs: the linked model's
+// declared inputs, {"data": [...]} without info as documented. A ledger without a model
+// has none.
+func (s *Server) listRequiredInputs(w http.ResponseWriter, r *http.Request, p principal) {
+	ctx := r.Context()
+	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if l == nil {
+		notFound(w)
+		return
+	}
+	out := []requiredInputJSON{}
+	if !l.ModelID.Valid {
+		writeJSON(w, http.StatusOK, dataJSON[requiredInputJSON]{Data: out})
+		return
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT mi.type_id, mi.is_manual_select, src.friendly_id, src.name
+		FROM model_inputs mi LEFT JOIN ledgers src ON src.id = mi.source_ledger_id
+		WHERE mi.model_id = ? ORDER BY mi.position`, l.ModelID.Int64)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typeID int64
+		var manual bool
+		var srcID, srcName sql.NullString
+		if err := rows.Scan(&typeID, &manual, &srcID, &srcName); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		t := s.cat.types[typeID]
+		ri := requiredInputJSON{ID: t.ID, Name: t.Name, Slug: t.Slug, Unit: t.Unit, ValueType: t.ValueType, Category: t.Category,
+			Subcategory: t.Subcategory, IsManualSelect: manual, AllocationGroups: []any{}, OutputOfLedgers: []refJSON{}}
+		if srcID.Valid {
+			ri.OutputOfLedgers = append(ri.OutputOfLedgers, refJSON{ID: srcID.String, Name: srcName.String})
+		}
+		out = append(out, ri)
+	}
+	if err := rows.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dataJSON[requiredInputJSON]{Data: out})
+}
