@@ -51,6 +51,11 @@ type Options struct {
 	Interval    time.Duration // between polls; default 2s
 	IdleTimeout time.Duration // stop after nobody watched for this long; default 1m
 	MaxBackoff  time.Duration // cap of the backoff on upstream errors; default 30s
+	// PollBudget caps the task polls per minute made with one token, across
+	// all of its watchers: with many running tasks the interval stretches
+	// instead of running into the API's rate limit (1,000 requests a minute
+	// per token, shared with page views). Default 600.
+	PollBudget int
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
@@ -80,6 +85,9 @@ func NewPool(getter TaskGetter, pub Publisher, opts Options) *Pool {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.PollBudget <= 0 {
+		opts.PollBudget = 600
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -286,7 +294,7 @@ func (p *Pool) run(w *watch) {
 			continue
 		}
 		failures = 0
-		delay = p.opts.Interval
+		delay = p.interval(w)
 
 		p.mu.Lock()
 		changed := p.observe(w, *task)
@@ -300,6 +308,22 @@ func (p *Pool) run(w *watch) {
 		}
 		timer.Reset(jitter(delay))
 	}
+}
+
+// interval is the time to the next poll of w: the configured interval,
+// stretched when the watchers sharing w's token would together exceed the
+// per-token poll budget.
+func (p *Pool) interval(w *watch) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, o := range p.watchers {
+		if o.token == w.token {
+			n++
+		}
+	}
+	fair := time.Duration(n) * time.Minute / time.Duration(p.opts.PollBudget)
+	return max(p.opts.Interval, fair)
 }
 
 // observe records a fresh task state; it reports whether anything a viewer

@@ -233,3 +233,34 @@ func TestBackoffIsCapped(t *testing.T) {
 		}
 	}
 }
+
+func TestPollBudgetStretchesTheInterval(t *testing.T) {
+	api := newFakeAPI(running(10))
+	p := NewPool(api, newRecorder(), Options{Interval: 2 * time.Second, PollBudget: 600})
+	defer p.Close()
+	ctx := context.Background()
+	for id := int64(1); id <= 50; id++ {
+		if _, err := p.Authorize(ctx, id, "good"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	w := p.watchers[1]
+	p.mu.Unlock()
+	// 50 watchers on one token at 600 polls a minute: one poll each per 5s.
+	if got := p.interval(w); got != 5*time.Second {
+		t.Fatalf("interval with 50 watchers: %s, want 5s", got)
+	}
+	if rate := 50 * time.Minute / p.interval(w); rate > 600 {
+		t.Fatalf("%d polls a minute exceed the budget", rate)
+	}
+	if _, err := p.Authorize(ctx, 99, "also-good"); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	other := p.watchers[99]
+	p.mu.Unlock()
+	if got := p.interval(other); got != 2*time.Second {
+		t.Fatalf("another token's lone watcher: %s, want the plain 2s", got)
+	}
+}
