@@ -56,8 +56,8 @@ type Options struct {
 	// instead of running into the API's rate limit (1,000 requests a minute
 	// per token, shared with page views). Default 600.
 	PollBudget int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Pool owns the watchers, one per task id.

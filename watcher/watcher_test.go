@@ -59,7 +59,7 @@ type recorder struct {
 	stopped chan int64
 }
 
-func newRecorder() *recorder { return &recorder{stopped: make(chan int64, 10)} }
+func newRecorder() *recorder { return &recorder{stopped: make(chan int64, 100)} }
 
 func (r *recorder) Publish(_ int64, s Snapshot) {
 	r.mu.Lock()
