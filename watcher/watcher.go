@@ -170,6 +170,34 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 	return w.latest, nil
 }
 
+// Current is Authorize for a page view: when the shared state is older than
+// maxAge it asks the API once more, so a page loaded just after the task
+// finished does not show it still running until the next poll.
+func (p *Pool) Current(ctx context.Context, taskID int64, token string, maxAge time.Duration) (Snapshot, error) {
+	snap, err := p.Authorize(ctx, taskID, token)
+	if err != nil || snap.Terminal() || p.opts.Now().Sub(snap.ObservedAt) <= maxAge {
+		return snap, err
+	}
+	task, err := p.getter.AsyncTask(ctx, token, taskID)
+	if err != nil || task.ID != taskID {
+		return snap, nil // the shared state will do; the watcher retries on its own
+	}
+	p.mu.Lock()
+	p.polls++
+	w := p.watchers[taskID]
+	if w == nil {
+		p.mu.Unlock()
+		return Snapshot{Task: *task, Seq: snap.Seq + 1, ObservedAt: p.opts.Now()}, nil
+	}
+	changed := p.observe(w, *task)
+	fresh := w.latest
+	p.mu.Unlock()
+	if changed {
+		p.pub.Publish(taskID, fresh)
+	}
+	return fresh, nil
+}
+
 // Join registers a viewer of a watched task; call leave when the viewer
 // goes. ok is false when no watcher runs for the task (it is terminal, or
 // stopped idle: Authorize starts it again).

@@ -264,3 +264,31 @@ func TestPollBudgetStretchesTheInterval(t *testing.T) {
 		t.Fatalf("another token's lone watcher: %s, want the plain 2s", got)
 	}
 }
+
+func TestCurrentRefreshesAStaleState(t *testing.T) {
+	api := newFakeAPI(running(10), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
+	rec := newRecorder()
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := NewPool(api, rec, Options{Interval: time.Hour, Now: clock})
+	defer p.Close()
+	ctx := context.Background()
+	if _, err := p.Authorize(ctx, 5, "good"); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := p.Current(ctx, 5, "good", time.Second)
+	if snap.Task.State != mangrove.TaskRunning || api.total() != 1 {
+		t.Fatalf("a fresh state should be served as is: %s after %d calls", snap.Task.State, api.total())
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	snap, _ = p.Current(ctx, 5, "good", time.Second)
+	if snap.Task.State != mangrove.TaskComplete || api.total() != 2 {
+		t.Fatalf("a stale state should be refreshed: %s after %d calls", snap.Task.State, api.total())
+	}
+	if last := rec.all(); len(last) == 0 || !last[len(last)-1].Terminal() {
+		t.Fatal("the refreshed terminal state was not published to the streams")
+	}
+}
