@@ -1,0 +1,149 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+)
+
+func renderDoc(t *testing.T, c templ.Component) *goquery.Document {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	d, err := goquery.NewDocumentFromReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestNumber(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{0, "0.00"}, {152.687, "152.69"}, {1234567.891, "1,234,567.89"}, {-5.5, "−5.50"}, {999.999, "1,000.00"},
+	}
+	for _, tt := range tests {
+		if got := number(tt.in); got != tt.want {
+			t.Errorf("number(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestPeriod(t *testing.T) {
+	d := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	tests := []struct{ start, end, want string }{
+		{"2025-03-01T00:00:00Z", "2025-03-31T23:59:59Z", "Mar 2025"},
+		{"2025-03-01T00:00:00Z", "2025-03-31T23:59:59.999Z", "Mar 2025"},
+		{"2025-01-01T00:00:00Z", "2025-03-31T23:59:59Z", "1 Jan 2025 – 31 Mar 2025"},
+		{"2025-03-05T00:00:00Z", "2025-03-05T23:59:59Z", "5 Mar 2025"},
+	}
+	for _, tt := range tests {
+		if got := period(d(tt.start), d(tt.end)); got != tt.want {
+			t.Errorf("period(%s, %s) = %q, want %q", tt.start, tt.end, got, tt.want)
+		}
+	}
+}
+
+func TestTaskStatus(t *testing.T) {
+	started := time.Date(2025, 4, 1, 12, 0, 0, 0, time.UTC)
+	t.Run("Running", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{TaskID: 4, State: "running", Progress: 42, Description: "Processing batch 2 of 3", StartedAt: &started, Elapsed: "12 s", Remaining: "about 8 s"}))
+		p := d.Find("progress#task-progress")
+		if v, _ := p.Attr("value"); v != "42" {
+			t.Errorf("progress value %q", v)
+		}
+		if v, _ := p.Attr("aria-valuetext"); v != "42% Processing batch 2 of 3" {
+			t.Errorf("aria-valuetext %q", v)
+		}
+		if got := d.Find("#task-remaining").Text(); got != "about 8 s" {
+			t.Errorf("remaining %q", got)
+		}
+		if d.Find("[data-elapsed-since]").Length() != 1 {
+			t.Error("elapsed time does not tick while running")
+		}
+	})
+	t.Run("Failed", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{State: "failed", ErrorMessage: "required input missing: soil-temperature"}))
+		if !strings.Contains(d.Find(`[role="alert"]`).Text(), "required input missing: soil-temperature") {
+			t.Error("the failure message is not shown as an alert")
+		}
+		if d.Find("#task-remaining").Length() != 0 {
+			t.Error("a failed task shows a remaining time")
+		}
+	})
+	t.Run("CompleteLoadsBatches", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{TaskID: 9, State: "complete", Progress: 100, BatchesURL: "/tasks/9/batches", LedgerID: "lgr_a", LedgerName: "NCR"}))
+		if v, _ := d.Find("[hx-get]").Attr("hx-get"); v != "/tasks/9/batches" {
+			t.Errorf("batches loader %q", v)
+		}
+		if v, _ := d.Find(`a[href^="/ledgers/lgr_a"]`).Attr("href"); v != "/ledgers/lgr_a?sort=-created_at" {
+			t.Errorf("ledger link %q", v)
+		}
+	})
+	t.Run("Retrying", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{State: "running", Retrying: "Mangrove is not answering"}))
+		if d.Find("#task-retrying").Length() != 1 {
+			t.Error("the retrying notice is missing")
+		}
+	})
+}
+
+func TestUntrustedTextIsEscaped(t *testing.T) {
+	evil := `<script>alert(1)</script>"'&`
+	var buf bytes.Buffer
+	err := LedgersPage(LedgersPageProps{Layout: Layout{Title: evil, SignedIn: true}, Ledgers: []LedgerRow{{ID: "lgr_x", Name: evil, ModelName: evil}}}).Render(context.Background(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "<script>alert(1)") {
+		t.Fatal("an API-supplied name was rendered as markup")
+	}
+	d, _ := goquery.NewDocumentFromReader(&buf)
+	if d.Find("tbody th a").Text() != evil || !strings.HasPrefix(d.Find("title").Text(), evil) {
+		t.Fatal("the name is not shown as text")
+	}
+	if v, _ := d.Find(`a[aria-label]`).Attr("aria-label"); v != "Generate batches on "+evil {
+		t.Fatalf("attribute value %q", v)
+	}
+}
+
+func TestPreviewPage(t *testing.T) {
+	d := renderDoc(t, PreviewPage(PreviewPageProps{
+		Ledger:       LedgerRow{ID: "lgr_a", Name: "NCR", ModelName: "m"},
+		Entries:      []PreviewEntry{{LedgerID: "lgr_a", Name: "NCR", Count: 6}, {LedgerID: "lgr_b", Name: "Produced", Count: 6}},
+		TotalCount:   12,
+		Warnings:     []string{"check this"},
+		ConfirmKey:   "key",
+		Values:       GenerationValues{StartTime: "2025-01-01", EndTime: "2025-03-31", SkippedTypeIDs: map[string]bool{"7": true, "3": true}},
+		RangeInWords: "Q1 2025",
+	}))
+	if got := d.Find("#preview-counts tbody tr").Length(); got != 2 {
+		t.Errorf("%d ledger rows, want 2", got)
+	}
+	if got := d.Find("#preview-counts tfoot td").Text(); got != "12" {
+		t.Errorf("total %q", got)
+	}
+	if !strings.Contains(d.Find("#confirm").Text(), "12 batches") {
+		t.Errorf("confirm button %q", d.Find("#confirm").Text())
+	}
+	var skipped []string
+	d.Find(`form[action$="/generations"] input[name="skipped_data_point_type_ids"]`).Each(func(_ int, s *goquery.Selection) {
+		v, _ := s.Attr("value")
+		skipped = append(skipped, v)
+	})
+	if strings.Join(skipped, ",") != "3,7" {
+		t.Errorf("skipped ids carried as %v, want sorted 3,7", skipped)
+	}
+	if d.Find(".callout-warning li").Text() != "check this" {
+		t.Error("warning missing")
+	}
+}
