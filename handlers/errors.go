@@ -10,6 +10,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/views"
+	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
 
 // pageError is an error with a page to show: a status, a heading, a message
@@ -51,7 +52,7 @@ func (h *Handlers) handleError(err error, c echo.Context) {
 	if p.Status == http.StatusUnauthorized && h.serverToken == "" && h.sessionToken(c) != "" {
 		// The API rejected the signed-in token: sign out so the next page asks again.
 		s := h.session(c)
-		delete(s.Values, keyToken)
+		h.forgetSession(c, s)
 		_ = h.saveSession(c, s)
 	}
 	reqID := RequestIDFromContext(r.Context())
@@ -112,6 +113,11 @@ func (h *Handlers) classify(err error) *pageError {
 	case errors.Is(err, mangrove.ErrRateLimited), errors.Is(err, mangrove.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return &pageError{Status: http.StatusServiceUnavailable, Heading: "Mangrove is unavailable",
 			Message: "Mangrove is unavailable or busy right now. Nothing was changed by this page; try again in a minute.",
+			Action:  "Try again", ActionURL: ""}
+	}
+	if errors.Is(err, watcher.ErrClosed) {
+		return &pageError{Status: http.StatusServiceUnavailable, Heading: "The dashboard is restarting",
+			Message: "The dashboard is shutting down for a restart. Nothing was changed by this page; reload it in a few seconds.",
 			Action:  "Try again", ActionURL: ""}
 	}
 	var he *echo.HTTPError

@@ -82,6 +82,7 @@ func (h *Handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"status", c.Response().Status,
 			"bytes", c.Response().Size,
 			"duration_ms", time.Since(start).Milliseconds(),
+			"client_ip", c.RealIP(),
 		)
 		return nil
 	}
@@ -106,15 +107,30 @@ func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// csrf checks the form token of state-changing requests. Its cookie is
+// Secure when the request came over https (directly, or through a trusted
+// proxy), like the session cookie.
 func (h *Handlers) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+	cfg := middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
 		CookieName:     "mgd_csrf",
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
 		CookieSameSite: http.SameSiteLaxMode,
 		ContextKey:     "csrf",
-	})
+	}
+	plain := middleware.CSRFWithConfig(cfg)
+	cfg.CookieSecure = true
+	secure := middleware.CSRFWithConfig(cfg)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		p, s := plain(next), secure(next)
+		return func(c echo.Context) error {
+			if c.Scheme() == "https" {
+				return s(c)
+			}
+			return p(c)
+		}
+	}
 }
 
 func csrfToken(c echo.Context) string {
@@ -147,7 +163,9 @@ func localPath(target string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/ledgers"
 	}
-	if strings.ContainsAny(target, "\r\n\t") {
+	// Browsers drop tabs and new lines from URLs ("/\t/evil" becomes
+	// "//evil"), and no control character belongs in a Location header.
+	if strings.ContainsFunc(target, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/ledgers"
 	}
 	return target

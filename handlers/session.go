@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -12,18 +14,22 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
-// The session cookie carries the user's token, encrypted and signed; these
+// The session cookie carries the user's token, encrypted and signed, and a
+// session id that must match a row of the store's sessions (see
+// store/sessions.go), so that signing out ends the session for good; these
 // accessors are the only places that know its keys.
 const (
 	sessionName   = "mgd_session"
 	keyToken      = "token"
+	keySessionID  = "sid"
 	keyUser       = "user"
 	keyFlashes    = "flashes"
 	sessionMaxAge = 12 * 60 * 60
 )
 
 // session returns the request's session. A tampered, expired or foreign
-// cookie decodes to a new, empty session: the user is signed out.
+// cookie decodes to a new, empty session, and so does one whose session id
+// was ended (signed out) or never issued: the user is signed out.
 func (h *Handlers) session(c echo.Context) *sessions.Session {
 	if s, ok := c.Get("session").(*sessions.Session); ok {
 		return s
@@ -34,8 +40,42 @@ func (h *Handlers) session(c echo.Context) *sessions.Session {
 		s.IsNew = true
 		s.Values = map[any]any{}
 	}
+	if tok, _ := s.Values[keyToken].(string); tok != "" {
+		sid, _ := s.Values[keySessionID].(string)
+		active, err := h.store.SessionActive(c.Request().Context(), sid, tokenHash(tok))
+		if err != nil {
+			h.log.Error("checking a session failed; treating it as signed out", "request_id", RequestIDFromContext(c.Request().Context()), "err", err)
+		}
+		if !active {
+			s.Values = map[any]any{}
+		}
+	}
 	c.Set("session", s)
 	return s
+}
+
+// startSession makes s a fresh signed-in session for token, recorded in the
+// store; whatever s held before is dropped.
+func (h *Handlers) startSession(c echo.Context, s *sessions.Session, token string) error {
+	h.forgetSession(c, s)
+	sid, err := h.store.CreateSession(c.Request().Context(), tokenHash(token), h.now().Add(sessionMaxAge*time.Second))
+	if err != nil {
+		return err
+	}
+	s.Values = map[any]any{keyToken: token, keySessionID: sid}
+	return nil
+}
+
+// forgetSession ends s's server-side session, if it has one, and removes
+// the token from s: a copy of the cookie no longer signs anyone in.
+func (h *Handlers) forgetSession(c echo.Context, s *sessions.Session) {
+	if sid, _ := s.Values[keySessionID].(string); sid != "" {
+		if err := h.store.EndSession(context.WithoutCancel(c.Request().Context()), sid); err != nil {
+			h.log.Error("ending a session failed", "request_id", RequestIDFromContext(c.Request().Context()), "err", err)
+		}
+	}
+	delete(s.Values, keyToken)
+	delete(s.Values, keySessionID)
 }
 
 func (h *Handlers) saveSession(c echo.Context, s *sessions.Session) error {
@@ -43,9 +83,11 @@ func (h *Handlers) saveSession(c echo.Context, s *sessions.Session) error {
 	return s.Save(c.Request(), c.Response())
 }
 
-// endSession empties the session and tells the browser to drop the cookie.
+// endSession ends the session on the server, empties it and tells the
+// browser to drop the cookie.
 func (h *Handlers) endSession(c echo.Context) error {
 	s := h.session(c)
+	h.forgetSession(c, s)
 	s.Values = map[any]any{}
 	s.Options = h.cookieOptions(c, -1)
 	return s.Save(c.Request(), c.Response())
@@ -82,7 +124,7 @@ func (h *Handlers) userLabel(c echo.Context) string {
 		return u
 	}
 	if h.serverToken != "" {
-		return "shared token"
+		return h.proxyUserOr(c, "shared token")
 	}
 	return "token " + tokenHash(h.currentToken(c))[:8]
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,8 +52,8 @@ func (h *Handlers) signIn(c echo.Context) error {
 	switch {
 	case token == "":
 		return h.renderSignIn(c, http.StatusUnprocessableEntity, "Paste your Mangrove API token.", name)
-	case len(token) > maxTokenLength || strings.ContainsAny(token, " \t\r\n") || !utf8.ValidString(token):
-		return h.renderSignIn(c, http.StatusUnprocessableEntity, "That does not look like an API token: it must be a single line without spaces.", name)
+	case len(token) > maxTokenLength || !printableASCII(token):
+		return h.renderSignIn(c, http.StatusUnprocessableEntity, "That does not look like an API token: it is one line of letters, digits and punctuation, without spaces.", name)
 	}
 	_, err := h.client.Ledgers(c.Request().Context(), token, mangrove.ListOptions{Page: 1, PageSize: 1})
 	switch {
@@ -66,7 +65,9 @@ func (h *Handlers) signIn(c echo.Context) error {
 		return err
 	}
 	s := h.session(c)
-	s.Values = map[any]any{keyToken: token} // a fresh session: nothing carries over
+	if err := h.startSession(c, s, token); err != nil { // a fresh session: nothing carries over
+		return err
+	}
 	if name != "" {
 		s.Values[keyUser] = name
 	}
@@ -78,4 +79,16 @@ func (h *Handlers) signOut(c echo.Context) error {
 		return err
 	}
 	return redirect(c, "/signin")
+}
+
+// printableASCII reports whether s is visible ASCII only, as API tokens
+// are: no spaces, controls (a NUL could not even be sent in a header) or
+// other characters.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -148,6 +148,16 @@ var migrations = []string{
 	// 2: the preview a key was issued for, so the audit row records the
 	// counts the user saw from the server's own copy, not from the form.
 	`ALTER TABLE confirm_keys ADD COLUMN preview TEXT NOT NULL DEFAULT '[]';`,
+	// 3: signed-in sessions, so that signing out ends a session for good: a
+	// copy of the cookie replayed later finds no row. Only hashes are kept.
+	`CREATE TABLE sessions (
+		id_hash    TEXT PRIMARY KEY,
+		token_hash TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		expires_at TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX sessions_expires_at ON sessions (expires_at);
+	CREATE INDEX sessions_token_hash ON sessions (token_hash);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
