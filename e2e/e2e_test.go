@@ -560,10 +560,10 @@ func TestTaskPageWithoutJavaScript(t *testing.T) {
 	if v.Batches != ncrCount {
 		t.Errorf("without JavaScript the page lists %d batches written, want %d", v.Batches, ncrCount)
 	}
-	if n := b.count("[hx-get]"); n != 0 {
+	if n := b.count("[data-hx-get]"); n != 0 {
 		t.Errorf("without JavaScript the page still waits for %d fragments to load", n)
 	}
-	if n := b.count("[sse-connect]"); n != 0 {
+	if n := b.count("[data-sse-connect]"); n != 0 {
 		t.Errorf("a finished task's page still subscribes to events")
 	}
 	// The relative times stay as the server wrote them.

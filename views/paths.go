@@ -23,3 +23,7 @@ func TasksPath() string { return "/tasks" }
 func TaskPath(id int64) string { return "/tasks/" + strconv.FormatInt(id, 10) }
 
 func TaskEventsPath(id int64) string { return fmt.Sprintf("/tasks/%d/events", id) }
+
+func LedgerBatchesCSVPath(id string) string { return LedgerPath(id) + "/batches.csv" }
+
+func TasksCSVPath() string { return "/tasks.csv" }

@@ -19,6 +19,9 @@ type Layout struct {
 	// RefreshSeconds, when set, adds a <noscript> refresh so a running task
 	// page keeps updating with JavaScript off.
 	RefreshSeconds int
+	// Styles and Scripts are extra embedded files (names such as
+	// "js/chart.js") a page needs, loaded after the shared ones.
+	Styles, Scripts []string
 }
 
 // Flash is a one-time message shown after a redirect.
@@ -97,6 +100,40 @@ type LedgerPageProps struct {
 	FilterErrors   map[string]string
 	Pager          Pager
 	StateOptions   []string
+	// Chart is the data of the output chart, nil when there is nothing to draw.
+	Chart *ChartData
+	// ExportURL downloads the batches matching the filters (all pages) as CSV.
+	ExportURL string
+}
+
+// ChartData is embedded in the ledger page as JSON for static/js/chart.js:
+// one entry per period start, oldest first, in columns as uPlot takes them.
+type ChartData struct {
+	Unit    string     `json:"unit"`
+	Start   []int64    `json:"x"`       // period start, Unix seconds
+	Output  []*float64 `json:"output"`  // primary output of the period's batches; null when none has one
+	Balance []*float64 `json:"balance"` // ledger balance after the period's last batch; null when absent
+	Batches []int      `json:"batches"` // batches in the period
+}
+
+// Len is the number of periods in the chart.
+func (c *ChartData) Len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.Start)
+}
+
+// BatchCount is the number of batches the chart covers.
+func (c *ChartData) BatchCount() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, b := range c.Batches {
+		n += b
+	}
+	return n
 }
 
 // GenerationFormProps are the props of the generation form, first shown or
@@ -144,8 +181,30 @@ type PreviewPageProps struct {
 	DataPointIDs []string
 	BatchAmounts []BatchAmountValues
 	Warnings     []string
-	ConfirmKey   string
-	Values       GenerationValues // echoed as hidden fields for confirm and edit
+	// InputData tells, per required input, whether the range has data
+	// points; empty when the inputs could not be checked at all.
+	InputData  []InputDataRow
+	ConfirmKey string
+	Values     GenerationValues // echoed as hidden fields for confirm and edit
+}
+
+// InputData states of InputDataRow.
+const (
+	InputDataFound   = "found"   // Count data points in the range
+	InputDataNone    = "none"    // no data point in the range: a gap
+	InputDataEarlier = "earlier" // none in the range, but one recorded before it (a static input) applies
+	InputDataSkipped = "skipped" // the user skips the input
+	InputDataUnknown = "unknown" // the API could not tell
+)
+
+// InputDataRow says whether the previewed range has data for one input.
+type InputDataRow struct {
+	Name         string
+	Slug         string
+	ManualSelect bool
+	State        string // one of the InputData* constants
+	Count        int
+	Earlier      time.Time // InputDataEarlier: when the newest earlier data point was recorded
 }
 
 // PreviewEntry is one ledger the generation would write batches to.
@@ -213,9 +272,10 @@ type HistoryRow struct {
 
 // TasksPageProps are the props of GET /tasks.
 type TasksPageProps struct {
-	Layout Layout
-	Rows   []HistoryRow
-	Pager  Pager
+	Layout    Layout
+	Rows      []HistoryRow
+	Pager     Pager
+	ExportURL string // the whole history as CSV
 }
 
 // SignInPageProps are the props of GET /signin.

@@ -82,7 +82,7 @@ func TestTaskStatus(t *testing.T) {
 	})
 	t.Run("CompleteLoadsBatches", func(t *testing.T) {
 		d := renderDoc(t, TaskStatus(TaskStatusProps{TaskID: 9, State: "complete", Progress: 100, BatchesURL: "/tasks/9/batches", LedgerID: "lgr_a", LedgerName: "NCR"}))
-		if v, _ := d.Find("[hx-get]").Attr("hx-get"); v != "/tasks/9/batches" {
+		if v, _ := d.Find("[data-hx-get]").Attr("data-hx-get"); v != "/tasks/9/batches" {
 			t.Errorf("batches loader %q", v)
 		}
 		if v, _ := d.Find(`a[href^="/ledgers/lgr_a"]`).Attr("href"); v != "/ledgers/lgr_a?sort=-created_at" {

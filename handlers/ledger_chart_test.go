@@ -1,0 +1,254 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+)
+
+func TestLedgerChartData(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.NewBrowser(t)
+	b.SignIn(app.Tokens.ReadWrite)
+	id := ledgerID(t, app, "Net Carbon Removal")
+
+	// The chart ignores the table's filters and page: the same data on any page.
+	r := b.Get("/ledgers/" + id + "?page_size=10&page=2&state=complete")
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d", r.Status)
+	}
+	d := doc(t, r.Body)
+	script := d.Find(`script#chart-data[type="application/json"]`)
+	if script.Length() != 1 {
+		t.Fatal("no JSON chart data in the page")
+	}
+	var chart struct {
+		Unit    string     `json:"unit"`
+		X       []int64    `json:"x"`
+		Output  []*float64 `json:"output"`
+		Balance []*float64 `json:"balance"`
+		Batches []int      `json:"batches"`
+	}
+	if err := json.Unmarshal([]byte(script.Text()), &chart); err != nil {
+		t.Fatalf("chart data %q: %v", script.Text(), err)
+	}
+
+	// Compare with the API: batches grouped by period start.
+	all := allBatches(t, app, id, mangrove.ListOptions{Sort: []string{"-start_time"}})
+	type period struct {
+		n      int
+		output float64
+	}
+	want := map[int64]*period{}
+	for _, bt := range all {
+		p := want[bt.StartTime.Unix()]
+		if p == nil {
+			p = &period{}
+			want[bt.StartTime.Unix()] = p
+		}
+		p.n++
+		if bt.PrimaryOutput != nil {
+			p.output += bt.PrimaryOutput.Value
+		}
+	}
+	if len(chart.X) != len(want) || len(chart.Output) != len(want) || len(chart.Balance) != len(want) || len(chart.Batches) != len(want) {
+		t.Fatalf("chart has %d periods (%d/%d/%d), the API %d", len(chart.X), len(chart.Output), len(chart.Balance), len(chart.Batches), len(want))
+	}
+	if chart.Unit != "t" {
+		t.Errorf("unit %q", chart.Unit)
+	}
+	for i, x := range chart.X {
+		if i > 0 && x <= chart.X[i-1] {
+			t.Errorf("periods not in ascending order at %d", i)
+		}
+		p := want[x]
+		if p == nil {
+			t.Errorf("period %s is not in the API", time.Unix(x, 0).UTC())
+			continue
+		}
+		if chart.Batches[i] != p.n || chart.Output[i] == nil || diff(*chart.Output[i], p.output) > 1e-6 {
+			t.Errorf("period %s: %d batches output %v; API %d batches output %v", time.Unix(x, 0).UTC(), chart.Batches[i], chart.Output[i], p.n, p.output)
+		}
+	}
+
+	// Hidden until the script draws it; the drawing is hidden from screen
+	// readers and the caption points to the table.
+	if _, hidden := d.Find("#chart-section").Attr("hidden"); !hidden {
+		t.Error("the chart section is visible without JavaScript")
+	}
+	if v, _ := d.Find("#ledger-chart").Attr("aria-hidden"); v != "true" {
+		t.Error("the chart canvas is not aria-hidden")
+	}
+	if d.Find(`figcaption a[href="#batches"]`).Length() != 1 {
+		t.Error("the caption does not point to the batches table")
+	}
+	var scripts []string
+	d.Find("head script[src]").Each(func(_ int, s *goquery.Selection) { scripts = append(scripts, s.AttrOr("src", "")) })
+	joined := strings.Join(scripts, " ")
+	if !strings.Contains(joined, "/static/vendor/uPlot-1.6.32.iife.min.") || !strings.Contains(joined, "/static/js/chart.") {
+		t.Errorf("scripts %v lack uPlot or chart.js", scripts)
+	}
+	if d.Find(`head link[rel="stylesheet"][href*="uPlot-1.6.32.min."]`).Length() != 1 {
+		t.Error("no uPlot stylesheet")
+	}
+	// Every asset the page names is served.
+	for _, src := range scripts {
+		if r := b.Get(src); r.Status != http.StatusOK {
+			t.Errorf("GET %s: %d", src, r.Status)
+		}
+	}
+
+	t.Run("CachedUntilAGenerationStarts", func(t *testing.T) {
+		const route = "GET /api/v1/ledgers/{ledger_id}/batches"
+		b.Get("/ledgers/" + id)
+		before := app.Sandbox.RequestCount(route)
+		b.Get("/ledgers/" + id + "?page=2&page_size=10")
+		if n := app.Sandbox.RequestCount(route) - before; n != 1 {
+			t.Errorf("a second view read batches %d times, want 1 (the table's page; the chart is cached)", n)
+		}
+		r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
+		b.Post("/ledgers/"+id+"/generations", formValues(t, r.Body, `form[action$="/generations"]`))
+		before = app.Sandbox.RequestCount(route)
+		b.Get("/ledgers/" + id)
+		if n := app.Sandbox.RequestCount(route) - before; n < 2 {
+			t.Errorf("after a generation started the view read batches %d times: the chart was not refreshed", n)
+		}
+	})
+
+	t.Run("NoBatchesNoChart", func(t *testing.T) {
+		for _, l := range mustLedgers(t, app) {
+			list, err := app.Client.LedgerBatches(context.Background(), app.Tokens.ReadWrite, l.ID, mangrove.ListOptions{Page: 1, PageSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Data) > 0 {
+				continue
+			}
+			d := doc(t, b.Get("/ledgers/"+l.ID).Body)
+			if d.Find("#chart-data").Length() != 0 || d.Find(`script[src*="/js/chart."]`).Length() != 0 {
+				t.Errorf("ledger %q without batches has a chart", l.Name)
+			}
+			return
+		}
+		t.Skip("every seeded ledger has batches")
+	})
+}
+
+func diff(a, b float64) float64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func TestPreviewInputData(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.NewBrowser(t)
+	b.SignIn(app.Tokens.ReadWrite)
+	id := ledgerID(t, app, "Net Carbon Removal")
+	ctx := context.Background()
+	inputs, err := app.Client.RequiredInputs(ctx, app.Tokens.ReadWrite, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects, err := app.Client.Projects(ctx, app.Tokens.ReadWrite)
+	if err != nil || len(projects) != 1 {
+		t.Fatalf("projects %v %v", projects, err)
+	}
+	skipped := inputs[1]
+	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"},
+		"skipped_data_point_type_ids": {strconv.FormatInt(skipped.ID, 10)}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("preview: %d %.300s", r.Status, r.Body)
+	}
+	d := doc(t, r.Body)
+	rows := d.Find("#input-data tbody tr")
+	if rows.Length() != len(inputs) {
+		t.Fatalf("%d rows for %d required inputs", rows.Length(), len(inputs))
+	}
+	start, _ := time.Parse(time.RFC3339, "2025-01-01T00:00:00Z")
+	end, _ := time.Parse(time.RFC3339, "2025-03-31T23:59:59Z")
+	states := map[string]int{}
+	for _, in := range inputs {
+		row := d.Find(`#input-data tr[data-input="` + in.Slug + `"]`)
+		state := row.AttrOr("data-state", "")
+		states[state]++
+		cell := strings.TrimSpace(row.Find("td").Text())
+		if in.ID == skipped.ID {
+			if state != "skipped" || cell != "Skipped" {
+				t.Errorf("skipped input %s: state %q cell %q", in.Slug, state, cell)
+			}
+			continue
+		}
+		list, err := app.Client.DataPoints(ctx, app.Tokens.ReadWrite, projects[0].ID, mangrove.ListOptions{Page: 1, PageSize: 1, Filters: []mangrove.Filter{
+			{Field: "data_point_type_id", Value: strconv.FormatInt(in.ID, 10)},
+			{Field: "start_time", Op: "geq", Value: start.Format(time.RFC3339)},
+			{Field: "start_time", Op: "leq", Value: end.Format(time.RFC3339)},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch n := list.Info.TotalItems; {
+		case n > 0 && (state != "found" || cell != strconv.Itoa(n)):
+			t.Errorf("input %s: page says %q (%s), the API counts %d", in.Slug, cell, state, n)
+		case n == 0 && state != "none" && state != "earlier":
+			t.Errorf("input %s has no data in range but shows %q (%s)", in.Slug, cell, state)
+		}
+	}
+	if states["found"] == 0 {
+		t.Error("no input shows data: the demo quarter has data")
+	}
+	// The site's soil temperature is recorded once, before the range: it applies.
+	soil := d.Find(`#input-data tr[data-input="soil-temperature"]`)
+	if soil.AttrOr("data-state", "") != "earlier" || !strings.Contains(soil.Text(), "applies") {
+		t.Errorf("static soil temperature shows %q (%s)", strings.TrimSpace(soil.Find("td").Text()), soil.AttrOr("data-state", ""))
+	}
+
+	t.Run("GapWarns", func(t *testing.T) {
+		// 2023 has no data at all in the demo project.
+		r := preview(t, b, id, url.Values{"start_time": {"2023-01-01"}, "end_time": {"2023-01-31"}})
+		d := doc(t, r.Body)
+		none := d.Find(`#input-data tr[data-state="none"]`)
+		if none.Length() == 0 || !none.First().HasClass("row-warning") || none.Find(".badge-warning").Length() == 0 {
+			t.Fatalf("no highlighted gap for an empty range: %d rows", none.Length())
+		}
+		if !strings.Contains(d.Find(".callout-warning").Text(), "No data points in this range for") {
+			t.Error("no warning names the inputs without data")
+		}
+	})
+
+	t.Run("EndpointMissingShowsUnknown", func(t *testing.T) {
+		app := testapp.Start(t, testapp.Options{WrapSandbox: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/api/v1/projects") {
+					http.Error(w, `{"message":"Not found"}`, http.StatusNotFound)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}})
+		b := app.NewBrowser(t)
+		b.SignIn(app.Tokens.ReadWrite)
+		r := preview(t, b, ledgerID(t, app, "Net Carbon Removal"), url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
+		if r.Status != http.StatusOK {
+			t.Fatalf("preview without the data point endpoint: %d", r.Status)
+		}
+		d := doc(t, r.Body)
+		if n := d.Find(`#input-data tr[data-state="unknown"]`).Length(); n != len(inputs) {
+			t.Errorf("%d of %d inputs unknown", n, len(inputs))
+		}
+		if !strings.Contains(d.Find("#input-data").Text(), "Unknown") {
+			t.Error("no \"Unknown\" shown")
+		}
+	})
+}
