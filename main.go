@@ -18,17 +18,21 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/term"
 
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
@@ -47,16 +51,24 @@ func main() {
 // config is the dashboard's configuration: environment variables, each with
 // a flag of the same meaning that wins over it.
 type config struct {
-	Addr          string
-	APIURL        string
-	APIToken      string
-	SandboxAddr   string
-	SandboxToken  string
-	StepDelay     time.Duration
+	Addr         string
+	APIURL       string
+	APIToken     string
+	SandboxAddr  string
+	SandboxToken string
+	StepDelay    time.Duration
+	// SandboxFaults are injected by the embedded sandbox (SANDBOX_FAULTS); off by default.
+	SandboxFaults sandbox.Faults
 	DataDir       string
 	SessionSecret string
 	PollInterval  time.Duration
+	// TrustedProxies are the proxies whose forwarding headers are believed.
+	TrustedProxies []*net.IPNet
+	UserHeader     string
 }
+
+// validHeaderName is an HTTP header name (RFC 9110 token characters).
+var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	env := func(name, def string) string {
@@ -66,7 +78,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return def
 	}
 	var c config
-	var stepDelay, poll string
+	var stepDelay, poll, proxies, faults string
 	fs := flag.NewFlagSet("mangrove-dashboard", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Addr, "addr", env("ADDR", "127.0.0.1:8080"), "dashboard listen address (ADDR)")
@@ -75,15 +87,21 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.SandboxAddr, "sandbox-addr", env("SANDBOX_ADDR", "127.0.0.1:8081"), "sandbox listen address (SANDBOX_ADDR)")
 	fs.StringVar(&c.SandboxToken, "sandbox-token", env("SANDBOX_TOKEN", ""), "the sandbox's read-write demo token (SANDBOX_TOKEN)")
 	fs.StringVar(&stepDelay, "sandbox-step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time the sandbox spends per batch (SANDBOX_STEP_DELAY)")
+	fs.StringVar(&faults, "sandbox-faults", env("SANDBOX_FAULTS", ""), "faults the sandbox injects, e.g. latency=300ms,error_rate=0.2; empty for none (SANDBOX_FAULTS)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "./data"), "where SQLite files and generated secrets live (DATA_DIR)")
 	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from; empty generates keys in DATA_DIR (SESSION_SECRET)")
 	fs.StringVar(&poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, 1s to 5s (POLL_INTERVAL)")
+	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
+	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	var err error
 	if c.StepDelay, err = time.ParseDuration(stepDelay); err != nil || c.StepDelay < 0 {
 		return config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", stepDelay)
+	}
+	if c.SandboxFaults, err = sandbox.ParseFaults(faults); err != nil {
+		return config{}, fmt.Errorf("SANDBOX_FAULTS: %w", err)
 	}
 	if c.PollInterval, err = time.ParseDuration(poll); err != nil || c.PollInterval < time.Second || c.PollInterval > 5*time.Second {
 		return config{}, fmt.Errorf("POLL_INTERVAL %q: want a duration from 1s to 5s", poll)
@@ -92,6 +110,20 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("MANGROVE_API_URL %q: want an http or https URL", c.APIURL)
 	}
 	c.APIURL = strings.TrimRight(c.APIURL, "/")
+	if c.APIURL != "" && c.SandboxFaults.Active() {
+		return config{}, errors.New("SANDBOX_FAULTS applies to the embedded sandbox only: unset it, or unset MANGROVE_API_URL")
+	}
+	if c.TrustedProxies, err = handlers.ParseTrustedProxies(proxies); err != nil {
+		return config{}, err
+	}
+	if c.UserHeader != "" {
+		if !validHeaderName.MatchString(c.UserHeader) {
+			return config{}, fmt.Errorf("USER_HEADER %q: want a header name such as X-Forwarded-User", c.UserHeader)
+		}
+		if len(c.TrustedProxies) == 0 {
+			return config{}, errors.New("USER_HEADER needs TRUSTED_PROXIES: the header is only believed from a trusted proxy")
+		}
+	}
 	if c.DataDir == "" {
 		return config{}, errors.New("DATA_DIR must not be empty")
 	}
@@ -136,15 +168,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cookies := sessions.NewCookieStore(hashKey, blockKey)
 	cookies.MaxAge(12 * 60 * 60)
 
-	client := mangrove.NewClient(apiURL, mangrove.WithRequestIDFunc(handlers.RequestIDFromContext))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	m := metrics.New(reg)
+	client := mangrove.NewClient(apiURL,
+		mangrove.WithRequestIDFunc(handlers.RequestIDFromContext),
+		mangrove.WithHTTPClient(&http.Client{Transport: m.UpstreamTransport(http.DefaultTransport.(*http.Transport).Clone(), apiURL)}),
+	)
+	if cfg.UserHeader != "" && cfg.APIToken == "" {
+		logger.Warn("USER_HEADER is only used with a server-wide token (MANGROVE_API_TOKEN); users who sign in name themselves")
+	}
 	h, err := handlers.New(handlers.Deps{
-		Client:       client,
-		Store:        st,
-		Sessions:     cookies,
-		ServerToken:  cfg.APIToken,
-		Sandbox:      sandboxInfo,
-		PollInterval: cfg.PollInterval,
-		Logger:       logger,
+		Client:         client,
+		Store:          st,
+		Sessions:       cookies,
+		ServerToken:    cfg.APIToken,
+		Sandbox:        sandboxInfo,
+		PollInterval:   cfg.PollInterval,
+		Logger:         logger,
+		Metrics:        m,
+		TrustedProxies: cfg.TrustedProxies,
+		UserHeader:     cfg.UserHeader,
 	})
 	if err != nil {
 		return err
@@ -171,6 +219,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "Dashboard:   http://%s\n", ln.Addr())
 	if sandboxInfo != nil {
 		fmt.Fprintf(stdout, "Sandbox API: %s\n", apiURL)
+		if cfg.SandboxFaults.Active() {
+			fmt.Fprintf(stdout, "Sandbox faults (SANDBOX_FAULTS): %s\n", cfg.SandboxFaults)
+		}
 		fmt.Fprintf(stdout, "Demo token (read-write): %s\n", sandboxInfo.DemoToken)
 		fmt.Fprintf(stdout, "Demo token (read-only):  %s\n", sandboxInfo.ReadOnlyToken)
 	} else {
@@ -201,6 +252,7 @@ func startSandbox(cfg config, logger *slog.Logger) (*sandbox.Server, string, fun
 	sb, err := sandbox.Open(sandbox.Options{
 		DBPath:    filepath.Join(cfg.DataDir, "sandbox.db"),
 		StepDelay: cfg.StepDelay,
+		Faults:    cfg.SandboxFaults,
 		Token:     cfg.SandboxToken,
 		Logger:    logger.With("component", "sandbox"),
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,6 +40,19 @@ func TestParseConfig(t *testing.T) {
 		{name: "PollTooSlow", env: map[string]string{"POLL_INTERVAL": "6s"}, wantErr: "POLL_INTERVAL"},
 		{name: "APIURLWithoutScheme", env: map[string]string{"MANGROVE_API_URL": "app.example.test"}, wantErr: "MANGROVE_API_URL"},
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "nope"},
+		{name: "NoProxyTrustedByDefault", check: func(c config) bool { return len(c.TrustedProxies) == 0 && c.UserHeader == "" }},
+		{name: "TrustedProxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "USER_HEADER": "X-Forwarded-User"},
+			check: func(c config) bool {
+				return len(c.TrustedProxies) == 2 && c.TrustedProxies[0].String() == "10.0.0.0/8" && c.TrustedProxies[1].String() == "192.0.2.7/32" &&
+					c.UserHeader == "X-Forwarded-User"
+			}},
+		{name: "TrustedProxiesFlag", args: []string{"-trusted-proxies", "::1", "-user-header", "X-Auth-Request-Email"}, env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8"},
+			check: func(c config) bool {
+				return len(c.TrustedProxies) == 1 && c.TrustedProxies[0].String() == "::1/128" && c.UserHeader == "X-Auth-Request-Email"
+			}},
+		{name: "BadTrustedProxy", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, wantErr: "TRUSTED_PROXIES"},
+		{name: "UserHeaderNeedsTrustedProxies", env: map[string]string{"USER_HEADER": "X-Forwarded-User"}, wantErr: "TRUSTED_PROXIES"},
+		{name: "BadUserHeader", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.1", "USER_HEADER": "X Forwarded User"}, wantErr: "USER_HEADER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +115,23 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("healthz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	for path, want := range map[string]string{
+		"/readyz":  `"status":"ready"`,
+		"/metrics": `dashboard_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, want a body with %s", path, resp.StatusCode, want)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), "go_goroutines") {
+			t.Error("/metrics lacks the Go runtime metrics")
+		}
+	}
 	if !strings.Contains(out.String(), "Demo token (read-write): ") || !strings.Contains(out.String(), "Sandbox API: http://") {
 		t.Errorf("start-up output lacks the sandbox URL or demo token:\n%s", out.String())
 	}

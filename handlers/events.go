@@ -27,6 +27,9 @@ const (
 	doneEventID       = "done"
 	heartbeatInterval = 15 * time.Second
 	writeTimeout      = 10 * time.Second
+	// streamGrace is how long subscribers may stay on the stream of a task
+	// whose watcher stopped: enough for the final events to reach them.
+	streamGrace = 2 * time.Second
 )
 
 // taskStreams bridges the watcher pool to r3labs/sse: one stream per task
@@ -40,22 +43,36 @@ type taskStreams struct {
 	mu      sync.Mutex
 	entries map[int64]*streamEntry
 
-	stop chan struct{}
-	done chan struct{}
+	// ctx ends with Close: every subscriber's request context is tied to it,
+	// so shutdown ends each stream, even one that subscribes late.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+
+	detached *detachedStreams // streams on hijacked connections (stream_conn.go)
 }
 
 type streamEntry struct {
-	subs    int  // subscribers admitted and not yet unsubscribed by r3labs
-	closed  bool // the watcher stopped: remove the stream once subs drain
-	pubMu   sync.Mutex
-	lastSeq int64
-	gen     *store.Generation
-	genErr  error
-	genOnce sync.Once
+	subs   int  // subscribers admitted and not yet unsubscribed by r3labs
+	closed bool // the watcher stopped: remove the stream once subs drain
+	// watching ends when the task's watcher stops; subscribers admitted
+	// while it ran are tied to it, so none waits on a stream nobody
+	// publishes to any more (one that joined just as the task ended, say).
+	watching context.Context
+	stopped  context.CancelFunc
+	pubMu    sync.Mutex
+	lastSeq  int64
+	gen      *store.Generation
+	genErr   error
+	genOnce  sync.Once
 }
 
 func newTaskStreams(h *Handlers) *taskStreams {
 	ts := &taskStreams{h: h, entries: map[int64]*streamEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
+	ts.ctx, ts.cancel = context.WithCancel(context.Background())
+	ts.detached = newDetachedStreams()
 	s := sse.New()
 	s.AutoReplay = false
 	s.AutoStream = false
@@ -78,8 +95,9 @@ func streamTaskID(name string) (int64, bool) {
 }
 
 // acquire makes sure the task's stream exists and counts the coming
-// subscriber, so the stream cannot be removed under it.
-func (ts *taskStreams) acquire(id int64) {
+// subscriber, so the stream cannot be removed under it. The returned
+// context ends when the task's current watcher stops.
+func (ts *taskStreams) acquire(id int64) context.Context {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	e := ts.entries[id]
@@ -89,7 +107,11 @@ func (ts *taskStreams) acquire(id int64) {
 		ts.sse.CreateStream(streamName(id))
 	}
 	e.subs++
+	if e.watching == nil || e.closed {
+		e.watching, e.stopped = context.WithCancel(context.Background())
+	}
 	e.closed = false
+	return e.watching
 }
 
 func (ts *taskStreams) entry(id int64) *streamEntry {
@@ -100,15 +122,14 @@ func (ts *taskStreams) entry(id int64) *streamEntry {
 
 // onSubscribe sends the latest snapshot, so a new viewer is up to date at
 // once. It reaches every subscriber of the task, which is harmless: it is a
-// full snapshot they already have.
-func (ts *taskStreams) onSubscribe(name string, _ *sse.Subscriber) {
+// full snapshot they already have; joins in a burst share one. A detached
+// subscriber got it on its own connection already (stream_conn.go).
+func (ts *taskStreams) onSubscribe(name string, sub *sse.Subscriber) {
 	id, ok := streamTaskID(name)
-	if !ok {
+	if !ok || isDirect(sub) {
 		return
 	}
-	if snap, ok := ts.pool.Latest(id); ok {
-		ts.publishStatus(id, snap, true)
-	}
+	ts.resendSoon(id)
 }
 
 // onUnsubscribe runs once r3labs has let a subscriber go; only then is it
@@ -156,6 +177,13 @@ func (ts *taskStreams) Stopped(id int64) {
 		return
 	}
 	e.closed = true
+	if e.stopped != nil {
+		// Subscribers still here after the final events had time to go out
+		// joined too late for them: end their streams, the reconnect gets
+		// the final state. (Ending at once could beat the done event
+		// through r3labs' queue.)
+		time.AfterFunc(streamGrace, e.stopped)
+	}
 	if e.subs <= 0 {
 		ts.sse.RemoveStream(streamName(id))
 		delete(ts.entries, id)
@@ -242,25 +270,19 @@ func (ts *taskStreams) heartbeat() {
 }
 
 // Close ends every open stream politely (browsers reconnect to the next
-// process) and stops the heartbeat.
+// process), and any opened later, and stops the heartbeat. It is safe to
+// call more than once, concurrently: main calls it from the server's
+// shutdown hook and again once Shutdown returns.
 func (ts *taskStreams) Close() {
-	select {
-	case <-ts.stop:
-		return
-	default:
-	}
-	close(ts.stop)
-	<-ts.done
-	ts.mu.Lock()
-	names := make([]string, 0, len(ts.entries))
-	for id := range ts.entries {
-		names = append(names, streamName(id))
-	}
-	ts.mu.Unlock()
-	for _, n := range names {
-		ts.sse.TryPublish(n, &sse.Event{})
-	}
+	ts.closeOnce.Do(func() {
+		close(ts.stop)
+		<-ts.done
+		ts.cancel() // each subscriber's context ends: r3labs lets it go and its response ends
+	})
 }
+
+// closing reports whether Close has begun.
+func (ts *taskStreams) closing() bool { return ts.ctx.Err() != nil }
 
 // Subscribers reports the number of admitted event-stream subscribers.
 func (ts *taskStreams) Subscribers() int {
@@ -284,36 +306,49 @@ func (h *Handlers) streamTaskEvents(c echo.Context) error {
 	if r.Header.Get("Last-Event-ID") == doneEventID {
 		return c.NoContent(http.StatusNoContent) // the client saw the end already
 	}
+	if h.streams.closing() {
+		return endStream(c) // shutting down: the browser reconnects to the next process
+	}
 	token := h.currentToken(c)
-	snap, err := h.watchers.Authorize(r.Context(), id, token)
-	if err != nil {
-		return err
-	}
-	if snap.Terminal() {
-		return h.writeFinalEvents(c, id, snap)
-	}
-
-	h.streams.acquire(id)
-	leave, ok := h.watchers.Join(id)
-	if !ok { // the watcher stopped in between: start it again
-		if _, err := h.watchers.Authorize(r.Context(), id, token); err != nil {
-			h.streams.release(id)
+	var (
+		leave    func()
+		watching context.Context
+	)
+	for attempt := 1; ; attempt++ {
+		snap, err := h.watchers.Authorize(r.Context(), id, token)
+		if err != nil {
 			return err
 		}
-		leave, _ = h.watchers.Join(id)
+		if snap.Terminal() {
+			return h.writeFinalEvents(c, id, snap)
+		}
+		watching = h.streams.acquire(id)
+		var ok bool
+		if leave, ok = h.watchers.Join(id); ok {
+			break
+		}
+		// The watcher stopped between the two calls (the task ended, most
+		// likely): joining the stream now would wait for events nobody
+		// publishes. Look again: the next Authorize sees the end or starts
+		// a new watcher.
+		h.streams.release(id)
+		if attempt == 3 {
+			return &pageError{Status: http.StatusServiceUnavailable, Heading: "Try again",
+				Message: "The task's progress could not be followed just now. Reload the page."}
+		}
 	}
-	defer leave()
+	return h.streams.serve(c, id, leave, watching)
+}
 
-	// r3labs answers 400 to a non-numeric Last-Event-ID and would replay on a
-	// numeric one; snapshots make both pointless, so drop the header.
-	r = r.Clone(r.Context())
-	r.Header.Del("Last-Event-ID")
-	q := r.URL.Query()
-	q.Set("stream", streamName(id))
-	r.URL.RawQuery = q.Encode()
-	w := &deadlineWriter{ResponseWriter: c.Response(), rc: http.NewResponseController(c.Response())}
-	_ = w.rc.SetWriteDeadline(time.Time{}) // lift the server's WriteTimeout for this stream
-	h.streams.sse.ServeHTTP(w, r)
+// endStream answers a stream request with an empty stream: EventSource
+// reconnects after its retry delay.
+func endStream(c echo.Context) error {
+	resp := c.Response()
+	resp.Header().Set(echo.HeaderContentType, "text/event-stream")
+	resp.Header().Set(echo.HeaderCacheControl, "no-cache")
+	resp.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(resp, "retry: 3000\n\n")
+	resp.Flush()
 	return nil
 }
 

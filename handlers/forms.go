@@ -65,9 +65,11 @@ const (
 
 // Date parsing errors; their text is the message shown to the user.
 var (
-	ErrDateEmpty  = errors.New("enter a date")
+	ErrDateEmpty = errors.New("enter a date")
+	//lint:ignore ST1005 the text is the message shown next to the field, a sentence
 	ErrDateFormat = errors.New(msgDateFormat)
-	ErrDateYear   = errors.New(msgDateYear)
+	//lint:ignore ST1005 the text is the message shown next to the field, a sentence
+	ErrDateYear = errors.New(msgDateYear)
 )
 
 var (

@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
@@ -138,7 +140,19 @@ func (h *Handlers) previewGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	overlapping := h.overlappingBatches(ctx, token, id, params.Start, params.End)
+	// Two hints for the page, independent of each other.
+	var (
+		overlapping int
+		inputData   []views.InputDataRow
+		wg          sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); overlapping = h.overlappingBatches(ctx, token, id, params.Start, params.End) }()
+	go func() {
+		defer wg.Done()
+		inputData = h.inputData(ctx, token, inputs, params.SkippedTypeIDs, params.Start, params.End)
+	}()
+	wg.Wait()
 
 	seen := make([]views.PreviewEntry, len(entries))
 	for i, e := range entries {
@@ -167,6 +181,10 @@ func (h *Handlers) previewGeneration(c echo.Context) error {
 		p.BatchAmounts = append(p.BatchAmounts, views.BatchAmountValues{BatchID: a.BatchID, Amount: strconv.FormatFloat(a.Amount, 'f', -1, 64), AllocationGroup: a.AllocationGroup})
 	}
 	p.Skipped, p.Warnings = previewNotes(inputs, params, p.TotalCount, overlapping)
+	p.InputData = inputData
+	if w := inputGapWarning(inputData); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	return render(c, http.StatusOK, views.PreviewPage(p))
 }
 
@@ -325,6 +343,9 @@ func (h *Handlers) confirmGeneration(c echo.Context) error {
 	if err != nil {
 		return h.recordFailedStart(c, gen, ledger, f, err)
 	}
+	h.metrics.GenerationStarted(metrics.OutcomeStarted)
+	h.charts.clear()
+	h.pages.forgetToken(token)
 	if err := h.store.MarkStarted(postCtx, gen.ID, task.ID); err != nil {
 		h.log.Error("recording a started generation failed", "generation_id", gen.ID, "task_id", task.ID, "err", err)
 	}
@@ -407,12 +428,14 @@ func (h *Handlers) recordFailedStart(c echo.Context, gen store.Generation, ledge
 	var apiErr *mangrove.APIError
 	isAPI := errors.As(err, &apiErr)
 	if mangrove.IsUnknownOutcome(err) || (isAPI && apiErr.Status >= 500) || !isAPI {
+		h.metrics.GenerationStarted(metrics.OutcomeUnknown)
 		if merr := h.store.MarkUnknown(ctx, gen.ID, "no answer from Mangrove: "+shortError(err)); merr != nil {
 			h.log.Error("recording an unknown outcome failed", "generation_id", gen.ID, "err", merr)
 		}
 		h.log.Warn("batch generation outcome unknown", "generation_id", gen.ID, "ledger_id", gen.LedgerID, "err", err)
 		return unknownOutcome(gen.LedgerID)
 	}
+	h.metrics.GenerationStarted(metrics.OutcomeRejected)
 	if merr := h.store.MarkRejected(ctx, gen.ID, orText(apiErr.Message, http.StatusText(apiErr.Status))); merr != nil {
 		h.log.Error("recording a refused generation failed", "generation_id", gen.ID, "err", merr)
 	}

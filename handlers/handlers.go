@@ -6,11 +6,15 @@ package handlers
 import (
 	"errors"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -33,6 +37,18 @@ type Deps struct {
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// Metrics records Prometheus metrics and serves /metrics; when nil a
+	// private registry is used.
+	Metrics *metrics.Metrics
+	// TrustedProxies are the networks whose X-Forwarded-For,
+	// X-Forwarded-Proto and UserHeader are believed; none by default.
+	TrustedProxies []*net.IPNet
+	// UserHeader, when set, names a header a trusted proxy (an SSO proxy,
+	// say) sets to the signed-in user; it names the user in the audit log
+	// when a server-wide token is used.
+	UserHeader string
+	// ReadyCacheTTL is how long /readyz reuses its upstream check; default 10s.
+	ReadyCacheTTL time.Duration
 }
 
 // Handlers holds the dependencies of every route.
@@ -47,6 +63,15 @@ type Handlers struct {
 	watchers    *watcher.Pool
 	streams     *taskStreams
 	signinLimit *attemptLimiter
+
+	metrics        *metrics.Metrics
+	trustedProxies []*net.IPNet
+	userHeader     string
+	ready          *readiness
+	routes         map[string]bool // "GET /ledgers/:id": the registered routes, for metric labels
+	charts         *chartCache
+	pages          *pageCache // ledger metadata per token hash (cache.go)
+	finalMu        sync.Mutex // makes recordFinal's check-then-mark atomic, so each finish counts once
 }
 
 // New checks the dependencies and builds the handlers, including the task
@@ -61,6 +86,9 @@ func New(d Deps) (*Handlers, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(prometheus.NewRegistry())
+	}
 	h := &Handlers{
 		client:      d.Client,
 		store:       d.Store,
@@ -70,6 +98,13 @@ func New(d Deps) (*Handlers, error) {
 		log:         d.Logger,
 		now:         d.Now,
 		signinLimit: newAttemptLimiter(10, time.Minute),
+
+		metrics:        d.Metrics,
+		trustedProxies: d.TrustedProxies,
+		userHeader:     d.UserHeader,
+		ready:          newReadiness(d.ReadyCacheTTL),
+		charts:         newChartCache(),
+		pages:          newPageCache(pageCacheTTL, d.Now),
 	}
 	h.streams = newTaskStreams(h)
 	h.watchers = watcher.NewPool(d.Client, h.streams, watcher.Options{
@@ -78,6 +113,7 @@ func New(d Deps) (*Handlers, error) {
 		Now:      d.Now,
 	})
 	h.streams.pool = h.watchers
+	h.metrics.RegisterGauges(h.StreamSubscribers, h.watchers.Active)
 	return h, nil
 }
 

@@ -32,7 +32,7 @@ func ledgerIDParam(c echo.Context) (string, error) {
 var batchStates = []string{"complete", "processing", "error", "failed"}
 
 func (h *Handlers) showLedgers(c echo.Context) error {
-	ledgers, err := h.client.AllLedgers(c.Request().Context(), h.currentToken(c))
+	ledgers, err := h.cachedLedgers(c.Request().Context(), h.currentToken(c))
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,8 @@ func (h *Handlers) showLedger(c echo.Context) error {
 		lerr, ierr, berr error
 	)
 	wg.Add(3)
-	go func() { defer wg.Done(); ledger, lerr = h.client.Ledger(ctx, token, id) }()
-	go func() { defer wg.Done(); inputs, ierr = h.client.RequiredInputs(ctx, token, id) }()
+	go func() { defer wg.Done(); ledger, lerr = h.cachedLedger(ctx, token, id) }()
+	go func() { defer wg.Done(); inputs, ierr = h.cachedInputs(ctx, token, id) }()
 	go func() {
 		defer wg.Done()
 		batches, berr = h.client.LedgerBatches(ctx, token, id, batchListOptions(q))
@@ -83,6 +83,12 @@ func (h *Handlers) showLedger(c echo.Context) error {
 		Filter:       views.BatchFilter{Sort: q.Sort, State: q.State, PageSize: q.PageSize},
 		FilterErrors: qerrs,
 		StateOptions: batchStates,
+		ExportURL:    batchesExportURL(id, q),
+	}
+	p.Chart = h.ledgerChart(ctx, token, id, row.Unit)
+	if p.Chart != nil {
+		p.Layout.Styles = append(p.Layout.Styles, uplotCSS)
+		p.Layout.Scripts = append(p.Layout.Scripts, uplotJS, "js/chart.js")
 	}
 	if row.HasModel() {
 		if ierr != nil {
@@ -108,7 +114,13 @@ func (h *Handlers) showLedger(c echo.Context) error {
 }
 
 func batchListOptions(q BatchListQuery) mangrove.ListOptions {
-	opts := mangrove.ListOptions{Page: q.Page, PageSize: q.PageSize, Sort: []string{q.Sort}}
+	// Batches of one period (one per feedstock) tie on time: break the tie
+	// by id in the same direction, so the running balance reads in order.
+	tie := "id"
+	if strings.HasPrefix(q.Sort, "-") {
+		tie = "-id"
+	}
+	opts := mangrove.ListOptions{Page: q.Page, PageSize: q.PageSize, Sort: []string{q.Sort, tie}}
 	if q.State != "" {
 		opts.Filters = append(opts.Filters, mangrove.Filter{Field: "state", Op: "eq", Value: q.State})
 	}

@@ -13,10 +13,13 @@ import (
 // read top to bottom.
 func (h *Handlers) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.handleError
-	e.Use(h.requestID, secureHeaders, h.logRequests, h.recoverPanics, middleware.BodyLimit("1M"), h.csrf())
+	h.configureProxies(e)
+	e.Use(h.requestID, secureHeaders, h.countRequests, h.logRequests, h.recoverPanics, middleware.BodyLimit("1M"), h.csrf())
 
-	// Health and assets: no session needed.
+	// Health, metrics and assets: no session needed.
 	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+	e.GET("/metrics", h.showMetrics)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
 	// Sign in and out.
@@ -29,13 +32,17 @@ func (h *Handlers) Register(e *echo.Echo) {
 	a.GET("/", h.home)
 	a.GET("/ledgers", h.showLedgers)
 	a.GET("/ledgers/:id", h.showLedger)
+	a.GET("/ledgers/:id/batches.csv", h.exportBatches)
 	a.GET("/ledgers/:id/generate", h.showGenerationForm)
 	a.POST("/ledgers/:id/preview", h.previewGeneration)
 	a.POST("/ledgers/:id/generations", h.confirmGeneration)
 	a.GET("/tasks", h.showHistory)
+	a.GET("/tasks.csv", h.exportHistory)
 	a.GET("/tasks/:id", h.showTask)
 	a.GET("/tasks/:id/batches", h.showTaskBatches)
 	a.GET("/tasks/:id/events", h.streamTaskEvents)
+
+	h.rememberRoutes(e)
 }
 
 func (h *Handlers) healthz(c echo.Context) error {

@@ -36,7 +36,7 @@ func (h *Handlers) showTask(c echo.Context) error {
 		return err
 	}
 	ctx, token := c.Request().Context(), h.currentToken(c)
-	snap, err := h.watchers.Authorize(ctx, id, token)
+	snap, err := h.watchers.Current(ctx, id, token, time.Second)
 	if err != nil {
 		return err
 	}
@@ -59,6 +59,7 @@ func (h *Handlers) showTask(c echo.Context) error {
 	if !snap.Terminal() {
 		p.EventsURL = views.TaskEventsPath(id)
 		p.Layout.RefreshSeconds = 5
+		p.Layout.Scripts = append(p.Layout.Scripts, "js/task.js")
 	}
 	if hasGen {
 		p.StartedBy = gen.UserLabel
@@ -130,15 +131,29 @@ func (h *Handlers) producedBatches(ctx context.Context, token string, gen store.
 	return rows, ""
 }
 
-// recordFinal completes the audit row of a finished task; it is idempotent.
+// recordFinal completes the audit row of a finished task, and counts it in
+// the metrics the first time; it is idempotent.
 func (h *Handlers) recordFinal(ctx context.Context, t mangrove.AsyncTask) {
+	ctx = context.WithoutCancel(ctx)
 	finished := time.Now()
 	if t.FinishedAt != nil {
 		finished = *t.FinishedAt
 	}
-	if err := h.store.MarkFinished(context.WithoutCancel(ctx), t.ID, t.State, deref(t.ErrorMessage), finished); err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.log.Error("recording a finished task failed", "task_id", t.ID, "err", err)
+	h.finalMu.Lock()
+	defer h.finalMu.Unlock()
+	gen, err := h.store.GenerationByTask(ctx, t.ID)
+	if err != nil || (gen.State != store.StateStarted && gen.State != store.StateUnknown) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Error("reading a finished task's generation failed", "task_id", t.ID, "err", err)
+		}
+		return // not started here, already recorded, or not yet marked started
 	}
+	if err := h.store.MarkFinished(ctx, t.ID, t.State, deref(t.ErrorMessage), finished); err != nil {
+		h.log.Error("recording a finished task failed", "task_id", t.ID, "err", err)
+		return
+	}
+	h.metrics.GenerationFinished(t.State)
+	h.charts.clear() // the run wrote batches
 }
 
 func (h *Handlers) statusProps(snap watcher.Snapshot, gen store.Generation, hasGen bool) views.TaskStatusProps {
@@ -230,7 +245,6 @@ func paramList(g store.Generation) []views.KeyValue {
 	if seen := previewSummary(g.Preview); seen != "" {
 		kv = append(kv, views.KeyValue{Key: "Preview at confirmation", Value: seen})
 	}
-	kv = append(kv, views.KeyValue{Key: "Audit state", Value: g.State})
 	return kv
 }
 
@@ -273,8 +287,9 @@ func (h *Handlers) showHistory(c echo.Context) error {
 		}
 	}
 	return render(c, http.StatusOK, views.TasksPage(views.TasksPageProps{
-		Layout: h.layout(c, "Generation history", "tasks"),
-		Rows:   rows,
+		Layout:    h.layout(c, "Generation history", "tasks"),
+		Rows:      rows,
+		ExportURL: views.TasksCSVPath(),
 		Pager: views.Pager{Page: page, TotalItems: total, TotalPages: max(1, (total+pageSize-1)/pageSize),
 			PageURL: func(p int) string { return views.TasksPath() + "?page=" + strconv.Itoa(p) }},
 	}))

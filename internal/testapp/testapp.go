@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,10 +19,12 @@ import (
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
@@ -33,6 +36,24 @@ type Options struct {
 	LogWriter    io.Writer     // where the dashboard logs; default discard
 	// WrapSandbox wraps the sandbox's handler, e.g. to inject faults.
 	WrapSandbox func(http.Handler) http.Handler
+	// TrustedProxies (TRUSTED_PROXIES) and UserHeader (USER_HEADER) as in
+	// main; tests connect from 127.0.0.1.
+	TrustedProxies string
+	UserHeader     string
+	// ReadyCacheTTL is how long /readyz reuses its upstream check; default 10s.
+	ReadyCacheTTL time.Duration
+	// ClientTimeout bounds each API call of the dashboard's client; default
+	// the client's own (15s). Fault tests shorten it to provoke timeouts.
+	ClientTimeout time.Duration
+	// RateLimit raises the sandbox's and the client's requests a minute per
+	// token (default 1,000, the real API's), for load tests.
+	RateLimit int
+	// Faults are the sandbox's injected faults from the start; App.Sandbox's
+	// SetFaults changes them at run time.
+	Faults sandbox.Faults
+	// ListenConfig, when set, opens the dashboard's listener (on 127.0.0.1),
+	// e.g. to shrink the socket buffers of its connections.
+	ListenConfig *net.ListenConfig
 }
 
 // App is a running dashboard and its sandbox.
@@ -44,14 +65,18 @@ type App struct {
 	Handlers   *handlers.Handlers
 	Store      *store.Store
 	Client     *mangrove.Client
-	server     *httptest.Server
+	// Metrics has its own registry per app: read it with Metrics.Registry().
+	Metrics *metrics.Metrics
+	// Echo serves the dashboard; its Routes() are the route table.
+	Echo   *echo.Echo
+	server *httptest.Server
 }
 
 // Start runs a dashboard on a fresh sandbox; everything stops at test end.
 func Start(t testing.TB, opts Options) *App {
 	t.Helper()
 	dir := t.TempDir()
-	sb, err := sandbox.Open(sandbox.Options{DBPath: dir + "/sandbox.db", StepDelay: opts.StepDelay})
+	sb, err := sandbox.Open(sandbox.Options{DBPath: dir + "/sandbox.db", StepDelay: opts.StepDelay, RateLimit: opts.RateLimit, Faults: opts.Faults})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
@@ -66,9 +91,22 @@ func Start(t testing.TB, opts Options) *App {
 	}
 	cookies := sessions.NewCookieStore([]byte(strings.Repeat("h", 32)), []byte(strings.Repeat("b", 32)))
 	cookies.MaxAge(12 * 60 * 60)
-	client := mangrove.NewClient(sbSrv.URL+"/api/v1",
+	m := metrics.New(prometheus.NewRegistry())
+	var clientOpts []mangrove.Option
+	if opts.ClientTimeout > 0 {
+		clientOpts = append(clientOpts, mangrove.WithTimeout(opts.ClientTimeout))
+	}
+	if opts.RateLimit > 0 {
+		clientOpts = append(clientOpts, mangrove.WithRateLimit(opts.RateLimit))
+	}
+	client := mangrove.NewClient(sbSrv.URL+"/api/v1", append(clientOpts,
 		mangrove.WithRetry(3, 20*time.Millisecond, 200*time.Millisecond),
-		mangrove.WithRequestIDFunc(handlers.RequestIDFromContext))
+		mangrove.WithRequestIDFunc(handlers.RequestIDFromContext),
+		mangrove.WithHTTPClient(&http.Client{Transport: m.UpstreamTransport(nil, sbSrv.URL+"/api/v1")}))...)
+	proxies, err := handlers.ParseTrustedProxies(opts.TrustedProxies)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logw := opts.LogWriter
 	if logw == nil {
 		logw = io.Discard
@@ -81,6 +119,7 @@ func Start(t testing.TB, opts Options) *App {
 		Client: client, Store: st, Sessions: cookies, PollInterval: poll,
 		Logger:  slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Sandbox: &handlers.SandboxInfo{DemoToken: sb.Tokens().ReadWrite, ReadOnlyToken: sb.Tokens().ReadOnly},
+		Metrics: m, TrustedProxies: proxies, UserHeader: opts.UserHeader, ReadyCacheTTL: opts.ReadyCacheTTL,
 	}
 	if opts.ServerToken {
 		deps.ServerToken = sb.Tokens().ReadWrite
@@ -93,6 +132,14 @@ func Start(t testing.TB, opts Options) *App {
 	e.HideBanner, e.HidePort = true, true
 	h.Register(e)
 	srv := httptest.NewUnstartedServer(e)
+	if opts.ListenConfig != nil {
+		ln, err := opts.ListenConfig.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
 	srv.Config.RegisterOnShutdown(h.Close)
 	srv.Start()
 	t.Cleanup(func() {
@@ -104,7 +151,7 @@ func Start(t testing.TB, opts Options) *App {
 		_ = sb.Close()
 		_ = st.Close()
 	})
-	return &App{URL: srv.URL, SandboxURL: sbSrv.URL + "/api/v1", Sandbox: sb, Tokens: sb.Tokens(), Handlers: h, Store: st, Client: client, server: srv}
+	return &App{URL: srv.URL, SandboxURL: sbSrv.URL + "/api/v1", Sandbox: sb, Tokens: sb.Tokens(), Handlers: h, Store: st, Client: client, Metrics: m, Echo: e, server: srv}
 }
 
 // Browser is an HTTP client with a cookie jar that does not follow
@@ -119,8 +166,14 @@ type Browser struct {
 
 // NewBrowser returns a fresh, signed-out browser.
 func (a *App) NewBrowser(t testing.TB) *Browser {
+	return NewBrowserAt(t, a.URL)
+}
+
+// NewBrowserAt returns a fresh, signed-out browser for a dashboard served
+// elsewhere (one started by main's run, say).
+func NewBrowserAt(t testing.TB, baseURL string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{t: t, app: a, HTTP: &http.Client{
+	return &Browser{t: t, app: &App{URL: baseURL}, HTTP: &http.Client{
 		Jar:     jar,
 		Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -178,13 +178,18 @@ func (s *Server) batchJSON(ctx context.Context, b *batchRow) (batchJSON, error) 
 	if b.ModelRunID.Valid {
 		mr := &modelRunJSON{Calculations: []calculationJSON{}, OutputDataPoints: []dataPointJSON{}}
 		var errMsg sql.NullString
-		err := s.db.QueryRowContext(ctx, `SELECT id, start_time, end_time, state, error_message, created_at, updated_at FROM model_runs WHERE id = ?`,
-			b.ModelRunID.Int64).Scan(&mr.ID, &mr.StartTime, &mr.EndTime, &mr.State, &errMsg, &mr.CreatedAt, &mr.UpdatedAt)
+		// A page of batches makes these queries for each batch: prepared once (stmts.go).
+		row, err := s.eng.stmts.queryRow(ctx, nil, `SELECT id, start_time, end_time, state, error_message, created_at, updated_at FROM model_runs WHERE id = ?`,
+			b.ModelRunID.Int64)
+		if err != nil {
+			return j, err
+		}
+		err = row.Scan(&mr.ID, &mr.StartTime, &mr.EndTime, &mr.State, &errMsg, &mr.CreatedAt, &mr.UpdatedAt)
 		if err != nil {
 			return j, err
 		}
 		mr.ErrorMessage = nullToPtr(errMsg)
-		rows, err := s.db.QueryContext(ctx, `SELECT id, name, value, unit, ghg, lca_role, category FROM run_calculations WHERE model_run_id = ? ORDER BY id`, mr.ID)
+		rows, err := s.eng.stmts.query(ctx, `SELECT id, name, value, unit, ghg, lca_role, category FROM run_calculations WHERE model_run_id = ? ORDER BY id`, mr.ID)
 		if err != nil {
 			return j, err
 		}
@@ -199,7 +204,7 @@ func (s *Server) batchJSON(ctx context.Context, b *batchRow) (batchJSON, error) 
 			mr.Calculations = append(mr.Calculations, c)
 		}
 		rows.Close()
-		rows, err = s.db.QueryContext(ctx, `SELECT id, friendly_id, type_id, value, unit, is_primary FROM run_outputs WHERE model_run_id = ? ORDER BY id`, mr.ID)
+		rows, err = s.eng.stmts.query(ctx, `SELECT id, friendly_id, type_id, value, unit, is_primary FROM run_outputs WHERE model_run_id = ? ORDER BY id`, mr.ID)
 		if err != nil {
 			return j, err
 		}
@@ -225,7 +230,7 @@ func (s *Server) batchJSON(ctx context.Context, b *batchRow) (batchJSON, error) 
 	var rows *sql.Rows
 	var err error
 	if b.FeedstockID.Valid {
-		rows, err = s.db.QueryContext(ctx, `SELECT id, name FROM feedstocks WHERE id = ?`, b.FeedstockID.Int64)
+		rows, err = s.eng.stmts.query(ctx, `SELECT id, name FROM feedstocks WHERE id = ?`, b.FeedstockID.Int64)
 	} else {
 		// Not partitioned by feedstock: the feedstocks of the events the run read.
 		rows, err = s.db.QueryContext(ctx, `SELECT DISTINCT f.id, f.name FROM run_inputs ri JOIN data_points dp ON dp.id = ri.data_point_id

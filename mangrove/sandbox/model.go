@@ -97,7 +97,10 @@ type modelInput struct {
 	Lab                    []inputPoint
 	Static                 []inputPoint
 	PeriodRuns             []inputPoint // pyrolysis runs of every feedstock in the period (allocation)
-	Skipped                map[string]bool
+	// PeriodDry, when set, is the allocation denominator already computed from
+	// PeriodRuns (see periodDryBiochar): the same for every batch of the period.
+	PeriodDry *float64
+	Skipped   map[string]bool
 	// canonical units of the input slugs, from the data point types.
 	Units map[string]string
 }
@@ -176,20 +179,24 @@ type eventValues struct {
 	Time        int64
 	FeedstockID int64
 	Slug        string
-	Points      map[string]inputPoint
+	Points      map[string]*inputPoint // into the model's input, which models never modify
 }
 
 // groupEvents groups points by event, keeping only events of the given type, ordered by time then id.
+//
+// It runs for every batch over hundreds of points (and over a period's thousands of runs
+// for the allocation), so the events' maps hold pointers into points rather than copies.
 func groupEvents(points []inputPoint, eventSlug string) []*eventValues {
 	byID := map[int64]*eventValues{}
 	var out []*eventValues
-	for _, p := range points {
+	for i := range points {
+		p := &points[i]
 		if p.EventSlug != eventSlug {
 			continue
 		}
 		ev := byID[p.EventID]
 		if ev == nil {
-			ev = &eventValues{ID: p.EventID, Time: p.Time, FeedstockID: p.FeedstockID, Slug: p.EventSlug, Points: map[string]inputPoint{}}
+			ev = &eventValues{ID: p.EventID, Time: p.Time, FeedstockID: p.FeedstockID, Slug: p.EventSlug, Points: make(map[string]*inputPoint, 4)}
 			byID[p.EventID] = ev
 			out = append(out, ev)
 		}
@@ -245,7 +252,7 @@ func (r *reader) get(ev *eventValues, slug string, required bool) (float64, bool
 		}
 		return 0, false
 	}
-	r.use(p)
+	r.use(*p)
 	v, err := convertUnit(p.Value, p.Unit, r.in.Units[slug])
 	if err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("%s: %v", slug, err))
@@ -379,14 +386,7 @@ func computeNCR(in *modelInput) modelResult {
 
 	// 8 Allocation denominator: dry biochar of every feedstock in the month. Other
 	// feedstocks' incomplete runs are their batches' problem, not this one's.
-	var bdAll float64
-	for _, ev := range groupEvents(in.PeriodRuns, "pyrolysis-run") {
-		wet, okW := peek(in, ev, "biochar-mass-produced")
-		moist, okM := peek(in, ev, "biochar-moisture-content")
-		if okW && okM {
-			bdAll += wet * (1 - moist/100)
-		}
-	}
+	bdAll := in.periodDryBiochar()
 
 	res.Used = r.used
 	if msg := r.failure(); msg != "" {
@@ -496,12 +496,31 @@ func computeProduced(in *modelInput) modelResult {
 	return res
 }
 
+// periodDryBiochar is the allocation denominator: the dry biochar of every feedstock's
+// runs in the period. Other feedstocks' incomplete runs are their batches' problem.
+// The engine computes it once per period and passes it as PeriodDry, instead of
+// regrouping the period's thousands of runs for every feedstock's batch.
+func (in *modelInput) periodDryBiochar() float64 {
+	if in.PeriodDry != nil {
+		return *in.PeriodDry
+	}
+	var bdAll float64
+	for _, ev := range groupEvents(in.PeriodRuns, "pyrolysis-run") {
+		wet, okW := peek(in, ev, "biochar-mass-produced")
+		moist, okM := peek(in, ev, "biochar-moisture-content")
+		if okW && okM {
+			bdAll += wet * (1 - moist/100)
+		}
+	}
+	return bdAll
+}
+
 // groupEventsAny returns the one event holding slug among static points (the engine
 // already picked the latest valid one), or nil.
 func groupEventsAny(points []inputPoint, slug string) *eventValues {
 	for _, p := range points {
 		if p.Slug == slug {
-			return &eventValues{ID: p.EventID, Time: p.Time, Slug: p.EventSlug, Points: map[string]inputPoint{slug: p}}
+			return &eventValues{ID: p.EventID, Time: p.Time, Slug: p.EventSlug, Points: map[string]*inputPoint{slug: &p}}
 		}
 	}
 	return nil

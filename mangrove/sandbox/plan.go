@@ -67,12 +67,6 @@ type genPlan struct {
 	skipped       map[string]bool
 	skippedIDs    []int64
 	amounts       map[string]float64 // batch friendly id -> custom primary output
-	runsCache     struct {
-		ok         bool
-		start, end int64
-		kind       string
-		points     []inputPoint
-	}
 }
 
 type selectedPoint struct {
@@ -236,25 +230,7 @@ func (plan *genPlan) addLedgerBatches(ctx context.Context, q queryer, cat *catal
 		}
 	}
 	if !selectedDrivers && len(drivers) > 0 {
-		// The index (project_id, event_type_id, start_time, feedstock_id) covers this query.
-		args := append([]any{plan.ProjectID}, int64Args(drivers)...)
-		args = append(args, lo, hi)
-		rows, err := q.QueryContext(ctx, `SELECT feedstock_id, start_time FROM events
-			WHERE project_id = ? AND event_type_id IN (`+placeholders(len(drivers))+`) AND start_time >= ? AND start_time < ?`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var fs sql.NullInt64
-			var t int64
-			if err := rows.Scan(&fs, &t); err != nil {
-				rows.Close()
-				return err
-			}
-			add(fs, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := plan.discoverBatches(ctx, q, drivers, partitioned, periods, keys); err != nil {
 			return err
 		}
 	}
@@ -274,6 +250,56 @@ func (plan *genPlan) addLedgerBatches(ctx context.Context, q queryer, cat *catal
 	}
 	pl.count = len(sorted)
 	return nil
+}
+
+// discoverBatches finds the (period, partition) pairs that have a driver event, with one
+// query answered inside SQLite: for every period (and every feedstock, when partitioned)
+// an EXISTS probe on the events index. Its cost follows the number of candidate batches,
+// not the number of events, so a preview over years of dense data stays fast (reading
+// every driver event of five years was ~0.25 s per preview on 1,000,000 data points).
+func (plan *genPlan) discoverBatches(ctx context.Context, q queryer, drivers []int64, partitioned bool, periods []period, keys map[batchKey]bool) error {
+	var bounds strings.Builder
+	bounds.WriteByte('[')
+	for i, p := range periods {
+		if i > 0 {
+			bounds.WriteByte(',')
+		}
+		fmt.Fprintf(&bounds, "[%d,%d]", p.Start.UnixMilli(), p.End.UnixMilli())
+	}
+	bounds.WriteByte(']')
+	args := []any{bounds.String(), plan.ProjectID}
+	args = append(args, int64Args(drivers)...)
+	in := placeholders(len(drivers))
+	var query string
+	if partitioned {
+		// Index (project_id, feedstock_id, event_type_id, start_time). Events whose
+		// feedstock is null cannot make a per-feedstock batch, as before.
+		query = `SELECT p.key, f.id FROM json_each(?) p, feedstocks f
+			WHERE EXISTS (SELECT 1 FROM events e WHERE e.project_id = ? AND e.feedstock_id = f.id AND e.event_type_id IN (` + in + `)
+				AND e.start_time >= p.value ->> 0 AND e.start_time < p.value ->> 1)`
+	} else {
+		// Index (project_id, event_type_id, start_time, feedstock_id).
+		query = `SELECT p.key, 0 FROM json_each(?) p
+			WHERE EXISTS (SELECT 1 FROM events e WHERE e.project_id = ? AND e.event_type_id IN (` + in + `)
+				AND e.start_time >= p.value ->> 0 AND e.start_time < p.value ->> 1)`
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int
+		var fs int64
+		if err := rows.Scan(&i, &fs); err != nil {
+			return err
+		}
+		if i < 0 || i >= len(periods) {
+			return fmt.Errorf("discover batches: period index %d out of range", i)
+		}
+		keys[batchKey{start: periods[i].Start.UnixMilli(), feedstock: fs}] = true
+	}
+	return rows.Err()
 }
 
 // checkAmounts validates batch_amounts: each batch must exist on a ledger of this

@@ -30,8 +30,12 @@ type rateBucket struct {
 	count int
 }
 
-func newRateLimiter() *rateLimiter {
-	return &rateLimiter{limit: rateLimit, window: rateWindow, now: time.Now, buckets: map[string]*rateBucket{}}
+// newRateLimiter allows limit requests a minute per key; 0 or less means rateLimit.
+func newRateLimiter(limit int) *rateLimiter {
+	if limit <= 0 {
+		limit = rateLimit
+	}
+	return &rateLimiter{limit: limit, window: rateWindow, now: time.Now, buckets: map[string]*rateBucket{}}
 }
 
 // take counts one request and reports what is left and when the window resets.

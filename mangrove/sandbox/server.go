@@ -26,6 +26,12 @@ type Options struct {
 	StepDelay time.Duration // time spent per batch while generating (0 = as fast as possible)
 	Token     string        // read-write demo token of the demo project; "" => generate once, store in the DB, reuse on restart
 	Logger    *slog.Logger  // nil => discard
+	// Faults are injected into requests and generations (see faults.go); the zero
+	// value, the default, injects nothing. SetFaults changes them at run time.
+	Faults Faults
+	// RateLimit is the requests a minute allowed per token; 0 means 1,000, the real
+	// API's default. Load tests raise it.
+	RateLimit int
 }
 
 // Tokens are the seeded API tokens.
@@ -47,6 +53,8 @@ type Server struct {
 	mux        *http.ServeMux
 	handler    http.Handler
 	counts     map[string]*atomic.Int64
+	faults     atomic.Pointer[faultState] // nil: no faults
+	closing    chan struct{}              // closed by Close; ends injected latency
 
 	closeOnce sync.Once
 	closeErr  error
@@ -63,15 +71,22 @@ func Open(opts Options) (*Server, error) {
 	if opts.DBPath == "" {
 		return nil, errors.New("sandbox: Options.DBPath is required")
 	}
+	if err := opts.Faults.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: faults: %w", err)
+	}
 	ctx := context.Background()
 	db, err := openDB(opts.DBPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{db: db, log: log, limiter: newRateLimiter(), counts: map[string]*atomic.Int64{}}
+	s := &Server{db: db, log: log, limiter: newRateLimiter(opts.RateLimit), counts: map[string]*atomic.Int64{}, closing: make(chan struct{})}
 	if err := s.start(ctx, opts); err != nil {
 		db.Close()
 		return nil, err
+	}
+	_ = s.SetFaults(opts.Faults) // validated above
+	if opts.Faults.Active() {
+		log.Warn("sandbox fault injection is on", "faults", opts.Faults.String())
 	}
 	return s, nil
 }
@@ -96,6 +111,7 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.eng = newEngine(s.db, s.cat, s.log, opts.StepDelay)
+	s.eng.failAt = s.generationFailAt
 	if historyTask != 0 {
 		// 2024 goes through the same engine path as any generation, synchronously and
 		// without StepDelay, so the seeded ledgers have real history.
@@ -136,6 +152,7 @@ func (s *Server) RequestCount(pattern string) int64 {
 // the next Open), waits for its goroutines and closes the database. It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		if s.eng != nil {
 			s.eng.stop()
 		}
@@ -167,6 +184,10 @@ func (s *Server) routes() {
 	s.counts["/"] = notFound
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		notFound.Add(1)
+		r, answered := s.injectFault(w, r)
+		if answered {
+			return
+		}
 		if !s.limiter.allow(w, rateKey(r)) {
 			return
 		}
@@ -177,12 +198,17 @@ func (s *Server) routes() {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p principal)
 
-// route registers a handler behind counting, rate limiting and authentication.
+// route registers a handler behind counting, injected faults, rate limiting and
+// authentication.
 func (s *Server) route(pattern string, h handlerFunc) {
 	counter := new(atomic.Int64)
 	s.counts[pattern] = counter
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		counter.Add(1)
+		r, answered := s.injectFault(w, r)
+		if answered {
+			return
+		}
 		if !s.limiter.allow(w, rateKey(r)) {
 			return
 		}

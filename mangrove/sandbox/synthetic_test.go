@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,82 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// seedSynthetic adds a large, plausible data set to the demo project, starting at
-// 2026-01-01 (after the demo data): for each of `feedstocks` new feedstocks and each
-// day of `years` years, `perDay` pyrolysis runs (4 data points each) and one feedstock
-// delivery (3); weekly biochar deliveries, monthly lab analyses and monthly facility
-// energy. It returns the number of data points written.
-func seedSynthetic(ctx context.Context, db *sql.DB, years, feedstocks, perDay int) (int, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	sd := &seeder{ctx: ctx, tx: tx, rng: rand.New(rand.NewPCG(7, 7)), now: time.Now().UnixMilli(), eventTypes: map[string]int64{}, types: map[string]int64{}}
-	for i, et := range eventTypeSeed {
-		sd.eventTypes[et.slug] = int64(i + 1)
-	}
-	for i, t := range dataPointTypeSeed {
-		sd.types[t.slug] = int64(i + 1)
-	}
-	if sd.insEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (friendly_id, project_id, event_type_id, feedstock_id, tracking_id, start_time, end_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return 0, err
-	}
-	defer sd.insEvent.Close()
-	if sd.insDataPoint, err = tx.PrepareContext(ctx, `INSERT INTO data_points (friendly_id, project_id, event_id, type_id, value, unit, status, event_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return 0, err
-	}
-	defer sd.insDataPoint.Close()
-	var fs []int64
-	for i := range feedstocks {
-		id, err := sd.exec(`INSERT INTO feedstocks (project_id, name) VALUES (?, ?)`, demoProjectID, fmt.Sprintf("Synthetic feedstock %d", i+1))
-		if err != nil {
-			return 0, err
-		}
-		fs = append(fs, id)
-	}
-	p := demoProjectID
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	end := start.AddDate(years, 0, 0)
-	for d := start; d.Before(end); d = d.AddDate(0, 0, 1) {
-		dayEnd := d.Add(24*time.Hour - time.Second)
-		if d.Day() == 1 {
-			if err := sd.event(p, "facility-energy", 0, d, d.AddDate(0, 1, 0).Add(-time.Second), "",
-				pt{"electricity-consumed", sd.between(40000, 60000, 0), "kWh"}, pt{"diesel-consumed", sd.between(2000, 3000, 0), "L"}); err != nil {
-				return 0, err
-			}
-		}
-		for _, f := range fs {
-			if err := sd.event(p, "feedstock-delivery", f, d, dayEnd, "",
-				pt{"feedstock-mass", sd.between(20, 40, 1), "t"}, pt{"feedstock-moisture-content", sd.between(20, 40, 1), "%"},
-				pt{"feedstock-transport-distance", sd.between(20, 120, 0), "km"}); err != nil {
-				return 0, err
-			}
-			for r := 0; r < perDay; r++ {
-				t := d.Add(time.Duration(r) * 24 * time.Hour / time.Duration(perDay))
-				if err := sd.event(p, "pyrolysis-run", f, t, t.Add(time.Hour), "",
-					pt{"biochar-mass-produced", sd.between(1, 2, 2), "t"}, pt{"biochar-moisture-content", sd.between(10, 20, 1), "%"},
-					pt{"pyrolysis-temperature", sd.between(550, 650, 0), "degC"}, pt{"pyrolysis-methane", sd.between(0, 1, 2), "kg"}); err != nil {
-					return 0, err
-				}
-			}
-			if d.Weekday() == time.Friday {
-				if err := sd.event(p, "biochar-delivery", f, d, dayEnd, "",
-					pt{"biochar-mass-delivered", sd.between(20, 40, 1), "t"}, pt{"biochar-transport-distance", sd.between(20, 80, 0), "km"}); err != nil {
-					return 0, err
-				}
-			}
-			if d.Day() == 10 {
-				if err := sd.event(p, "lab-analysis", f, d, dayEnd, "",
-					pt{"organic-carbon-content", sd.between(70, 85, 1), "%"}, pt{"hydrogen-content", sd.between(1.5, 2.5, 2), "%"}); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	return sd.points, tx.Commit()
-}
 
 // largeEnv is a sandbox with the demo data plus about 100,000 synthetic data points.
 func largeEnv(tb testing.TB) (*Server, string, int) {

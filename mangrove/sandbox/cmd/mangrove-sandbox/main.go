@@ -3,7 +3,9 @@
 // Flags (each with an environment twin): -addr (SANDBOX_ADDR, default 127.0.0.1:8081),
 // -data-dir (DATA_DIR, default ./data; the database is DATA_DIR/sandbox.db), -token
 // (SANDBOX_TOKEN, the demo read-write token; generated once when empty) and
-// -step-delay (SANDBOX_STEP_DELAY, default 750ms, time spent per batch).
+// -step-delay (SANDBOX_STEP_DELAY, default 750ms, time spent per batch) and -faults
+// (SANDBOX_FAULTS, default none: faults to inject, e.g. latency=300ms,error_rate=0.2; the
+// syntax is in the sandbox's README).
 package main
 
 import (
@@ -38,6 +40,7 @@ type config struct {
 	dataDir   string
 	token     string
 	stepDelay time.Duration
+	faults    sandbox.Faults
 }
 
 // parseConfig reads flags, defaulting each to its environment variable, then to the built-in default.
@@ -54,6 +57,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "directory of the sandbox database (DATA_DIR)")
 	fs.StringVar(&c.token, "token", env("SANDBOX_TOKEN", ""), "read-write demo token; generated once when empty (SANDBOX_TOKEN)")
 	delay := fs.String("step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time spent per batch while generating (SANDBOX_STEP_DELAY)")
+	faults := fs.String("faults", env("SANDBOX_FAULTS", ""), "faults to inject, e.g. latency=300ms,error_rate=0.2,status=503,rate_limit=0.1,drop=0.05,fail_generation=0.5 (SANDBOX_FAULTS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -62,6 +66,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("step delay %q: want a non-negative duration such as 750ms", *delay)
 	}
 	c.stepDelay = d
+	if c.faults, err = sandbox.ParseFaults(*faults); err != nil {
+		return c, fmt.Errorf("faults (SANDBOX_FAULTS): %w", err)
+	}
 	return c, nil
 }
 
@@ -74,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sb, err := sandbox.Open(sandbox.Options{DBPath: filepath.Join(c.dataDir, "sandbox.db"), StepDelay: c.stepDelay, Token: c.token, Logger: log})
+	sb, err := sandbox.Open(sandbox.Options{DBPath: filepath.Join(c.dataDir, "sandbox.db"), StepDelay: c.stepDelay, Token: c.token, Logger: log, Faults: c.faults})
 	if err != nil {
 		return err
 	}
@@ -90,6 +97,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "  read-write token (Cedar Ridge Biochar): %s\n", t.ReadWrite)
 	fmt.Fprintf(stdout, "  read-only token  (Cedar Ridge Biochar): %s\n", t.ReadOnly)
 	fmt.Fprintf(stdout, "  token of Other Project:                 %s\n", t.Other)
+	if c.faults.Active() {
+		fmt.Fprintf(stdout, "  injected faults (SANDBOX_FAULTS):       %s\n", c.faults)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 )
 
 // syncBuffer lets the test read what run prints while run is still writing.
@@ -42,6 +45,12 @@ func TestParseConfig(t *testing.T) {
 			config{addr: ":1", dataDir: "./data", stepDelay: 2 * time.Second}, false},
 		{"BadDelay", []string{"-step-delay", "soon"}, nil, config{}, true},
 		{"NegativeDelay", nil, map[string]string{"SANDBOX_STEP_DELAY": "-1s"}, config{}, true},
+		{"Faults", nil, map[string]string{"SANDBOX_FAULTS": "latency=300ms,error_rate=0.2,status=502,fail_generation=0.5"},
+			config{addr: "127.0.0.1:8081", dataDir: "./data", stepDelay: 750 * time.Millisecond,
+				faults: sandbox.Faults{Latency: 300 * time.Millisecond, ErrorRate: 0.2, Status: 502, FailGeneration: 0.5}}, false},
+		{"FaultsFlag", []string{"-faults", "drop=0.1"}, map[string]string{"SANDBOX_FAULTS": "error_rate=1"},
+			config{addr: "127.0.0.1:8081", dataDir: "./data", stepDelay: 750 * time.Millisecond, faults: sandbox.Faults{Drop: 0.1}}, false},
+		{"BadFaults", nil, map[string]string{"SANDBOX_FAULTS": "error_rate=2"}, config{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,7 +58,7 @@ func TestParseConfig(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
-			if !tt.wantErr && got != tt.want {
+			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
