@@ -109,16 +109,26 @@ func bindingHash(ledgerID string, p GenerationParams) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// previewGeneration validates the form, asks Mangrove what would happen and
-// shows it with a confirmation key bound to exactly these parameters.
-func (h *Handlers) previewGeneration(c echo.Context) error {
+// ledgerForm reads the ledger id of the path and the posted form of the
+// generation routes.
+func ledgerForm(c echo.Context) (string, url.Values, error) {
 	id, err := ledgerIDParam(c)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	form, err := c.FormParams()
 	if err != nil {
-		return &pageError{Status: http.StatusBadRequest, Heading: "Unreadable form", Message: "The form could not be read. Go back and submit it again.", Action: "Back to the form", ActionURL: views.GeneratePath(id)}
+		return "", nil, &pageError{Status: http.StatusBadRequest, Heading: "Unreadable form", Message: "The form could not be read. Go back and submit it again.", Action: "Back to the form", ActionURL: views.GeneratePath(id)}
+	}
+	return id, form, nil
+}
+
+// previewGeneration validates the form, asks Mangrove what would happen and
+// shows it with a confirmation key bound to exactly these parameters.
+func (h *Handlers) previewGeneration(c echo.Context) error {
+	id, form, err := ledgerForm(c)
+	if err != nil {
+		return err
 	}
 	ctx, token := c.Request().Context(), h.currentToken(c)
 	ledger, inputs, err := h.loadLedger(ctx, token, id)
@@ -296,13 +306,9 @@ func rangeInWords(start, end time.Time) string {
 // key: a repeated key (double click, reload, second tab) starts nothing and
 // leads to the same task. The audit row is written before the API call.
 func (h *Handlers) confirmGeneration(c echo.Context) error {
-	id, err := ledgerIDParam(c)
+	id, form, err := ledgerForm(c)
 	if err != nil {
 		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
-		return &pageError{Status: http.StatusBadRequest, Heading: "Unreadable form", Message: "The form could not be read. Go back and submit it again.", Action: "Back to the form", ActionURL: views.GeneratePath(id)}
 	}
 	key := form.Get("confirm_key")
 	f := ParseGenerationForm(form)
