@@ -76,28 +76,37 @@ func decodeGeneration(w http.ResponseWriter, r *http.Request) (genParams, error)
 	return p, nil
 }
 
-// previewGeneration is POST /ledgers/{ledger_id}/generate_preview: a dry run that
-// counts, per ledger of the concurrent group, the batches the same request would create
-// or update. Every ledger of the group is listed, requested ledger first, even at 0.
-func (s *Server) previewGeneration(w http.ResponseWriter, r *http.Request, p principal) {
-	ctx := r.Context()
-	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
+// planRequest does what preview and create share: find the ledger, decode and
+// validate the body, and plan the batches. When it fails it has answered.
+func (s *Server) planRequest(w http.ResponseWriter, r *http.Request, p principal) (*ledgerRow, genParams, *genPlan, bool) {
+	l, err := ledgerByFriendlyID(r.Context(), s.db, p.ProjectID, r.PathValue("ledger_id"))
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, genParams{}, nil, false
 	}
 	if l == nil {
 		notFound(w)
-		return
+		return nil, genParams{}, nil, false
 	}
 	params, err := decodeGeneration(w, r)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, genParams{}, nil, false
 	}
-	plan, err := buildPlan(ctx, s.db, s.cat, l, params)
+	plan, err := buildPlan(r.Context(), s.db, s.cat, l, params)
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, genParams{}, nil, false
+	}
+	return l, params, plan, true
+}
+
+// previewGeneration is POST /ledgers/{ledger_id}/generate_preview: a dry run that
+// counts, per ledger of the concurrent group, the batches the same request would create
+// or update. Every ledger of the group is listed, requested ledger first, even at 0.
+func (s *Server) previewGeneration(w http.ResponseWriter, r *http.Request, p principal) {
+	_, _, plan, ok := s.planRequest(w, r, p)
+	if !ok {
 		return
 	}
 	out := make([]previewEntryJSON, 0, len(plan.Ledgers))
@@ -114,26 +123,11 @@ func (s *Server) createGeneration(w http.ResponseWriter, r *http.Request, p prin
 		writeError(w, http.StatusForbidden, "this token is read-only: batch generation needs Production Accounting write permission")
 		return
 	}
-	ctx := r.Context()
-	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
-	if err != nil {
-		s.fail(w, r, err)
+	l, params, _, ok := s.planRequest(w, r, p)
+	if !ok {
 		return
 	}
-	if l == nil {
-		notFound(w)
-		return
-	}
-	params, err := decodeGeneration(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if _, err := buildPlan(ctx, s.db, s.cat, l, params); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := createTask(ctx, s.db, l.ProjectID, l.ID, params)
+	t, err := createTask(r.Context(), s.db, l.ProjectID, l.ID, params)
 	if err != nil {
 		s.fail(w, r, err)
 		return
