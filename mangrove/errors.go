@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -96,6 +97,31 @@ func IsUnknownOutcome(err error) bool {
 		return !idempotentMethod(ae.Method) && (ae.Status == http.StatusBadGateway || ae.Status == http.StatusGatewayTimeout)
 	}
 	return false
+}
+
+// Describe says in a few words why a call to the API failed, for messages shown to users
+// and written to logs: "status 503" for an API answer, "timed out", "cancelled", else
+// "connection failed"; "" for a nil error. It never includes the error's own text, which
+// can carry a URL with a token in its query or whatever the server chose to put in an
+// error body. Wrapped errors are recognised.
+func Describe(err error) string {
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &apiErr) && apiErr != nil: // a typed nil *APIError must not panic
+		return "status " + strconv.Itoa(apiErr.Status)
+	// net/http's own timeouts (Client.Timeout, dial and response-header timeouts) match
+	// context.DeadlineExceeded too.
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	// The caller gave up (a closed browser tab, a shutdown): not the API's fault, and
+	// "connection failed" would send an operator looking for a network problem.
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	default:
+		return "connection failed"
+	}
 }
 
 // opRateLimitWait names the wait for a request slot in error messages.

@@ -3,7 +3,9 @@ package mangrove
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -294,4 +296,71 @@ func FuzzParseErrorBody(f *testing.F) {
 			t.Fatalf("untrimmed: %q", got)
 		}
 	})
+}
+
+func TestDescribe(t *testing.T) {
+	const secret = "secret-token-xyz"
+	apiErr := &APIError{Status: http.StatusServiceUnavailable, Message: "upstream said " + secret, Method: "GET", Path: "/ledgers"}
+	urlErr := &url.Error{Op: "Get", URL: "https://api.example/ledgers?token=" + secret, Err: errors.New("dial tcp: connection refused " + secret)}
+	timeoutURLErr := &url.Error{Op: "Get", URL: "https://api.example/ledgers?token=" + secret, Err: context.DeadlineExceeded}
+	var nilAPIErr *APIError
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"api error", apiErr, "status 503"},
+		{"api error 422", &APIError{Status: http.StatusUnprocessableEntity, Message: secret}, "status 422"},
+		{"api error wrapped", fmt.Errorf("load ledgers for %s: %w", secret, apiErr), "status 503"},
+		{"api error wrapped twice", fmt.Errorf("page: %w", fmt.Errorf("load: %w", apiErr)), "status 503"},
+		{"api error joined with a deadline", errors.Join(context.DeadlineExceeded, apiErr), "status 503"},
+		{"deadline", context.DeadlineExceeded, "timed out"},
+		{"deadline wrapped", fmt.Errorf("poll %s: %w", secret, context.DeadlineExceeded), "timed out"},
+		{"deadline in url error", timeoutURLErr, "timed out"},
+		{"deadline in call error", &callError{method: "GET", path: "/ledgers", err: timeoutURLErr, sentinel: ErrUnavailable}, "timed out"},
+		{"cancelled", context.Canceled, "cancelled"},
+		{"cancelled wrapped", fmt.Errorf("wait %s: %w", secret, context.Canceled), "cancelled"},
+		{"cancelled rate limit wait", &callError{method: "GET", path: "/ledgers", op: opRateLimitWait, err: context.Canceled, sentinel: ErrRateLimited}, "cancelled"},
+		{"url error", urlErr, "connection failed"},
+		{"url error wrapped", fmt.Errorf("fetch: %w", urlErr), "connection failed"},
+		{"call error", &callError{method: "GET", path: "/ledgers", err: urlErr, sentinel: ErrUnavailable}, "connection failed"},
+		{"plain error", errors.New(secret), "connection failed"},
+		{"sentinel only", ErrUnavailable, "connection failed"},
+		{"typed nil api error", nilAPIErr, "connection failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Describe(tt.err)
+			if got != tt.want {
+				t.Fatalf("Describe(%v) = %q, want %q", tt.err, got, tt.want)
+			}
+			if strings.Contains(got, secret) || strings.Contains(got, "token") {
+				t.Fatalf("Describe leaked error details: %q", got)
+			}
+		})
+	}
+}
+
+// TestDescribeOmitsErrorText checks that no part of an error's own text, which may hold a
+// token or server-chosen content, reaches the description.
+func TestDescribeOmitsErrorText(t *testing.T) {
+	const secret = "secret-token-xyz"
+	errs := []error{
+		&APIError{Status: http.StatusUnauthorized, Message: "bad token " + secret, Method: "GET", Path: "/ledgers"},
+		&url.Error{Op: "Get", URL: "https://api.example/ledgers?access_token=" + secret + "&page=2", Err: errors.New("connection reset by peer")},
+		&url.Error{Op: "Post", URL: "https://api.example/x?token=" + secret, Err: context.DeadlineExceeded},
+		&url.Error{Op: "Get", URL: "https://api.example/x?token=" + secret, Err: context.Canceled},
+	}
+	for _, err := range errs {
+		for _, e := range []error{err, fmt.Errorf("wrapped: %w", err)} {
+			if !strings.Contains(e.Error(), secret) {
+				t.Fatalf("test error %q does not carry the secret; the test proves nothing", e)
+			}
+			got := Describe(e)
+			if got == "" || strings.Contains(got, secret) || strings.Contains(got, "api.example") || strings.Contains(got, e.Error()) {
+				t.Errorf("Describe(%q) = %q: leaks the error's text", e, got)
+			}
+		}
+	}
 }

@@ -2,7 +2,6 @@ package mangrove
 
 import (
 	"context"
-	"crypto/sha256"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,9 +31,9 @@ const (
 )
 
 // tokenKey identifies a token in maps without keeping the credential itself there.
-type tokenKey [sha256.Size]byte
+type tokenKey string
 
-func keyOf(token string) tokenKey { return sha256.Sum256([]byte(token)) }
+func keyOf(token string) tokenKey { return tokenKey(TokenHash(token)) }
 
 // limiterSet holds one limiter and the last RateLimit-* headers per token: the API's
 // quota is per token, so one user's burst must not slow another.
