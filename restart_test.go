@@ -18,37 +18,6 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 )
 
-func TestParseConfigSandboxFaults(t *testing.T) {
-	c, err := parseConfig(nil, envOf(map[string]string{"SANDBOX_FAULTS": "latency=300ms,error_rate=0.2,status=503,rate_limit=0.1,drop=0.05,fail_generation=0.5"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := sandbox.Faults{Latency: 300 * time.Millisecond, ErrorRate: 0.2, Status: 503, RateLimit: 0.1, Drop: 0.05, FailGeneration: 0.5}
-	if c.SandboxFaults.String() != want.String() {
-		t.Fatalf("faults %s, want %s", c.SandboxFaults, want)
-	}
-	if c, _ := parseConfig(nil, envOf(nil)); c.SandboxFaults.Active() {
-		t.Fatal("faults are on by default")
-	}
-	if c, _ := parseConfig([]string{"-sandbox-faults", "off"}, envOf(map[string]string{"SANDBOX_FAULTS": "drop=1"})); c.SandboxFaults.Active() {
-		t.Fatal("the flag does not win over SANDBOX_FAULTS")
-	}
-	for env, wantErr := range map[string]string{
-		"error_rate=2":     `SANDBOX_FAULTS: error_rate "2"`,
-		"drop":             "SANDBOX_FAULTS",
-		"kaboom=1":         `unknown fault "kaboom"`,
-		"latency=1s,url=x": "unknown fault",
-	} {
-		if _, err := parseConfig(nil, envOf(map[string]string{"SANDBOX_FAULTS": env})); err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("SANDBOX_FAULTS=%s: %v, want an error with %q", env, err, wantErr)
-		}
-	}
-	_, err = parseConfig(nil, envOf(map[string]string{"SANDBOX_FAULTS": "drop=0.1", "MANGROVE_API_URL": "https://api.example.test/api/v1"}))
-	if err == nil || !strings.Contains(err.Error(), "embedded sandbox only") {
-		t.Fatalf("faults with a real API: %v", err)
-	}
-}
-
 // startRun starts the real program and returns its base URL and a stop
 // function that cancels it as SIGTERM does and returns run's error.
 func startRun(t *testing.T, env map[string]string) (string, func() error) {

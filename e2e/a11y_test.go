@@ -66,7 +66,7 @@ func (b *tab) axeRun(page string) []axeViolation {
 func TestAccessibility(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 700 * time.Millisecond, PollInterval: time.Second})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 
 	if st := b.navigate("/signin"); st != 200 {

@@ -114,7 +114,7 @@ func TestSignInWithDemoToken(t *testing.T) {
 func TestLedgerBatchesSort(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 
@@ -221,7 +221,7 @@ const taskViewJS = `(() => {
 func TestGenerateAndWatchProgress(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 700 * time.Millisecond, PollInterval: time.Second})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 
@@ -375,21 +375,21 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
-			ncr := ledgerByName(t, app, ncrName)
+			ncr := app.LedgerByName(t, ncrName)
 			b := newTab(t, app)
 			b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 			if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 				t.Fatalf("preview: status %d", st)
 			}
 			tc.click(b)
-			waitFor(t, 10*time.Second, "the task page", func() bool { return strings.HasPrefix(b.path(), "/tasks/") })
+			testapp.WaitFor(t, 10*time.Second, "the task page", func() bool { return strings.HasPrefix(b.path(), "/tasks/") })
 			taskID := taskIDFromPath(t, b.path())
 			b.do("waiting for the task page", chromedp.WaitVisible(chromedp.CSS("#task-status")))
 			time.Sleep(300 * time.Millisecond) // a second submission would have reached the server by now
 			if n := app.Sandbox.RequestCount(generationsRoute); n != 1 {
 				t.Errorf("%d generation POSTs upstream, want 1", n)
 			}
-			gens, total, err := app.Store.Generations(context.Background(), tokenHash(app.Tokens.ReadWrite), 10, 0)
+			gens, total, err := app.Store.Generations(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), 10, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -403,7 +403,7 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 	// server, whose one-time key starts one task and sends both to it.
 	t.Run("TwoRequestsPastTheScript", func(t *testing.T) {
 		app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
-		ncr := ledgerByName(t, app, ncrName)
+		ncr := app.LedgerByName(t, ncrName)
 		b := newTab(t, app)
 		b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 		if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
@@ -439,7 +439,7 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 func TestBadRangeFieldError(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 
@@ -476,7 +476,7 @@ func TestBadRangeFieldError(t *testing.T) {
 func TestReadOnlyTokenCannotConfirm(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadOnly, "Read Only")
 
@@ -505,7 +505,7 @@ func TestReadOnlyTokenCannotConfirm(t *testing.T) {
 func TestTaskPageWithoutJavaScript(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	entries := apiPreview(t, app, app.Tokens.ReadWrite, ncr.ID)
 	ncrCount := -1
 	for _, e := range entries {

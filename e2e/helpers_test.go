@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -375,22 +373,6 @@ func (b *tab) disableJavaScript() {
 	}))
 }
 
-// ledgerByName finds a seeded ledger through the API.
-func ledgerByName(t *testing.T, app *testapp.App, name string) mangrove.Ledger {
-	t.Helper()
-	ls, err := app.Client.AllLedgers(context.Background(), app.Tokens.ReadWrite)
-	if err != nil {
-		t.Fatalf("listing ledgers: %v", err)
-	}
-	for _, l := range ls {
-		if l.Name == name {
-			return l
-		}
-	}
-	t.Fatalf("no ledger named %q", name)
-	return mangrove.Ledger{}
-}
-
 // q1 is the demo data's collected but not generated quarter.
 var (
 	q1Start = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -407,12 +389,6 @@ func apiPreview(t *testing.T, app *testapp.App, token, ledgerID string) []mangro
 	return entries
 }
 
-// tokenHash identifies a token in the audit log the way the dashboard does.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // taskIDFromPath reads the id of /tasks/{id}.
 func taskIDFromPath(t *testing.T, p string) int64 {
 	t.Helper()
@@ -421,16 +397,4 @@ func taskIDFromPath(t *testing.T, p string) int64 {
 		t.Fatalf("the tab is at %q, want /tasks/{id}", p)
 	}
 	return id
-}
-
-// waitFor polls cond until it holds or the timeout ends.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

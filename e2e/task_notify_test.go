@@ -20,7 +20,7 @@ import (
 func TestTaskNotifiesInBackground(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 600 * time.Millisecond, PollInterval: time.Second})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != 200 {
@@ -45,7 +45,7 @@ func TestTaskNotifiesInBackground(t *testing.T) {
 		return err
 	}))
 	b.do("clicking the button", chromedp.Click(chromedp.CSS("#notify-button")))
-	waitFor(t, 5*time.Second, "the permission to be confirmed", func() bool {
+	testapp.WaitFor(t, 5*time.Second, "the permission to be confirmed", func() bool {
 		return strings.Contains(b.text("#notify-status"), "desktop notification when it finishes")
 	})
 	if vis := eval[bool](b, `!document.getElementById("notify-button").hidden`); vis {
@@ -65,12 +65,12 @@ func TestTaskNotifiesInBackground(t *testing.T) {
 		window.Notification = Recorder;
 		return true;
 	})()`)
-	waitFor(t, 10*time.Second, "the title to show the progress", func() bool {
+	testapp.WaitFor(t, 10*time.Second, "the title to show the progress", func() bool {
 		return strings.Contains(eval[string](b, `document.title`), fmt.Sprintf("· Task %d running", taskID))
 	})
 	app.WaitTask(t, app.Tokens.ReadWrite, taskID, 90*time.Second)
 	want := fmt.Sprintf("✓ Complete · Task %d", taskID)
-	waitFor(t, 15*time.Second, "the title to say the task is complete", func() bool {
+	testapp.WaitFor(t, 15*time.Second, "the title to say the task is complete", func() bool {
 		return eval[string](b, `document.title`) == want
 	})
 	type shown struct {
@@ -93,14 +93,14 @@ func TestTaskNotifiesInBackground(t *testing.T) {
 func TestTaskNotifyOnlyWhileRunning(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 10 * time.Millisecond})
-	ncr := ledgerByName(t, app, ncrName)
+	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
 	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
 	b.previewRange(ncr.ID, "2025-01-01", "2025-01-31")
 	b.submit("confirming", chromedp.Click(chromedp.CSS("#confirm")))
 	taskID := taskIDFromPath(t, b.path())
 	app.WaitTask(t, app.Tokens.ReadWrite, taskID, 60*time.Second)
-	waitFor(t, 10*time.Second, "the watcher to see the end", func() bool {
+	testapp.WaitFor(t, 10*time.Second, "the watcher to see the end", func() bool {
 		b.navigate(fmt.Sprintf("/tasks/%d", taskID))
 		return b.count(`#task-status [data-state="complete"]`) == 1
 	})

@@ -15,7 +15,7 @@ func TestRepeatedViewsReuseLedgerMetadata(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 10 * time.Millisecond})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	count := func(route string) int64 { return app.Sandbox.RequestCount(route) }
 	lists0, ledger0, inputs0 := count("GET /api/v1/ledgers"), count("GET /api/v1/ledgers/{ledger_id}"), count("GET /api/v1/ledgers/{ledger_id}/required_inputs")
 	batches0 := count("GET /api/v1/ledgers/{ledger_id}/batches")

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/generation"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -33,8 +37,47 @@ var errSignedOut = &pageError{
 	ActionURL: "/signin",
 }
 
+// The named page errors handlers return.
+
 func notFound(what string) *pageError {
-	return &pageError{Status: http.StatusNotFound, Heading: "Not found", Message: what, Action: "Back to ledgers", ActionURL: "/ledgers"}
+	return &pageError{Status: http.StatusNotFound, Heading: "Not found", Message: what, Action: "Back to ledgers", ActionURL: views.LedgersPath()}
+}
+
+func unreadableForm(ledgerID string) *pageError {
+	return &pageError{Status: http.StatusBadRequest, Heading: "Unreadable form", Message: "The form could not be read. Go back and submit it again.", Action: "Back to the form", ActionURL: views.GeneratePath(ledgerID)}
+}
+
+func noModel(e *generation.NoModelError) *pageError {
+	return &pageError{Status: http.StatusUnprocessableEntity, Heading: "No model on this ledger",
+		Message: "“" + e.LedgerName + "” has no linked model, so Mangrove cannot generate batches on it. Link a model to the ledger in Mangrove first.",
+		Action:  "Back to the ledger", ActionURL: views.LedgerPath(e.LedgerID)}
+}
+
+func expiredConfirmation(ledgerID string, f forms.GenerationForm) *pageError {
+	v := url.Values{}
+	v.Set("start_time", f.StartTime)
+	v.Set("end_time", f.EndTime)
+	return &pageError{Status: http.StatusConflict, Heading: "This confirmation is no longer valid",
+		Message: "The confirmation expired, was made for other parameters or by another user. Nothing was started. Preview the generation again to get a fresh confirmation.",
+		Action:  "Preview again", ActionURL: views.GeneratePath(ledgerID) + "?" + v.Encode()}
+}
+
+func generationRefused(ledgerID, reason string) *pageError {
+	return &pageError{Status: http.StatusConflict, Heading: "This generation was refused",
+		Message: "This confirmation was already used and Mangrove refused it: " + reason + ". Nothing was started.",
+		Action:  "Back to the ledger", ActionURL: views.LedgerPath(ledgerID)}
+}
+
+func unknownOutcome(ledgerID string) *pageError {
+	return &pageError{Status: http.StatusBadGateway, Heading: "Outcome unknown: check the ledger",
+		Message: "Mangrove did not answer in time, so we cannot tell whether the generation started. It was not retried, to avoid generating twice. Check the ledger's newest batches and the generation history before trying again.",
+		Action:  "Check the ledger's batches", ActionURL: views.LedgerPath(ledgerID) + "?sort=-created_at"}
+}
+
+func stillSubmitting() *pageError {
+	return &pageError{Status: http.StatusAccepted, Heading: "Still being submitted",
+		Message: "This confirmation is being submitted to Mangrove right now. Its task appears in the generation history as soon as Mangrove answers.",
+		Action:  "Open the generation history", ActionURL: views.TasksPath()}
 }
 
 // handleError is the one place errors end: it picks a status and a page by
@@ -49,7 +92,7 @@ func (h *Handlers) handleError(err error, c echo.Context) {
 		return // the client went away
 	}
 	p := h.classify(err)
-	if p.Status == http.StatusUnauthorized && h.serverToken == "" && h.sessionToken(c) != "" {
+	if p.Status == http.StatusUnauthorized && h.identity.serverToken == "" && h.sessionToken(c) != "" {
 		// The API rejected the signed-in token: sign out so the next page asks again.
 		s := h.session(c)
 		h.forgetSession(c, s)
@@ -79,7 +122,7 @@ func (h *Handlers) handleError(err error, c echo.Context) {
 		ActionURL: p.ActionURL,
 		RequestID: reqID,
 	})
-	if rerr := render(c, p.Status, page); rerr != nil {
+	if rerr := h.render(c, p.Status, page); rerr != nil {
 		h.log.Error("rendering the error page failed", "request_id", reqID, "err", rerr)
 		_ = c.String(http.StatusInternalServerError, "Something went wrong. Request id "+reqID)
 	}
@@ -88,11 +131,35 @@ func (h *Handlers) handleError(err error, c echo.Context) {
 // classify maps an error to the page that explains it.
 func (h *Handlers) classify(err error) *pageError {
 	var pe *pageError
-	if errors.As(err, &pe) {
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &pe):
 		return pe
+	case errors.As(err, &he):
+		if p := httpErrorPage(he); p != nil {
+			return p
+		}
+	case errors.Is(err, taskstream.ErrRetry):
+		return &pageError{Status: http.StatusServiceUnavailable, Heading: "Try again",
+			Message: "The task's progress could not be followed just now. Reload the page."}
+	case errors.Is(err, watcher.ErrClosed):
+		return &pageError{Status: http.StatusServiceUnavailable, Heading: "The dashboard is restarting",
+			Message: "The dashboard is shutting down for a restart. Nothing was changed by this page; reload it in a few seconds.",
+			Action:  "Try again", ActionURL: ""}
 	}
-	var apiErr *mangrove.APIError
-	isAPI := errors.As(err, &apiErr)
+	if e, ok := generation.IsNoModel(err); ok {
+		return noModel(e)
+	}
+	if p := apiErrorPage(err); p != nil {
+		return p
+	}
+	return &pageError{Status: http.StatusInternalServerError, Heading: "Something went wrong",
+		Message: "The dashboard hit an unexpected error. It has been logged; quote the request id below when you report it.",
+		Action:  "Back to ledgers", ActionURL: views.LedgersPath()}
+}
+
+// apiErrorPage explains an error of the Mangrove API, or is nil.
+func apiErrorPage(err error) *pageError {
 	switch {
 	case errors.Is(err, mangrove.ErrUnauthorized):
 		return &pageError{Status: http.StatusUnauthorized, Heading: "Please sign in again",
@@ -101,45 +168,44 @@ func (h *Handlers) classify(err error) *pageError {
 	case errors.Is(err, mangrove.ErrForbidden):
 		return &pageError{Status: http.StatusForbidden, Heading: "Permission needed",
 			Message: "Your token lacks Production Accounting write permission. Ask your Mangrove administrator for a token with Production Accounting read and write access.",
-			Action:  "Back to ledgers", ActionURL: "/ledgers"}
+			Action:  "Back to ledgers", ActionURL: views.LedgersPath()}
 	case errors.Is(err, mangrove.ErrNotFound):
 		return notFound("Mangrove has no such record, or your token cannot see it.")
 	case errors.Is(err, mangrove.ErrValidation) || errors.Is(err, mangrove.ErrBadRequest):
 		msg := "Mangrove did not accept the request."
-		if isAPI && apiErr.Message != "" {
+		var apiErr *mangrove.APIError
+		if errors.As(err, &apiErr) && apiErr.Message != "" {
 			msg = "Mangrove did not accept the request: " + apiErr.Message
 		}
-		return &pageError{Status: http.StatusUnprocessableEntity, Heading: "Request not accepted", Message: msg, Action: "Back to ledgers", ActionURL: "/ledgers"}
+		return &pageError{Status: http.StatusUnprocessableEntity, Heading: "Request not accepted", Message: msg, Action: "Back to ledgers", ActionURL: views.LedgersPath()}
 	case errors.Is(err, mangrove.ErrRateLimited), errors.Is(err, mangrove.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return &pageError{Status: http.StatusServiceUnavailable, Heading: "Mangrove is unavailable",
 			Message: "Mangrove is unavailable or busy right now. Nothing was changed by this page; try again in a minute.",
 			Action:  "Try again", ActionURL: ""}
 	}
-	if errors.Is(err, watcher.ErrClosed) {
-		return &pageError{Status: http.StatusServiceUnavailable, Heading: "The dashboard is restarting",
-			Message: "The dashboard is shutting down for a restart. Nothing was changed by this page; reload it in a few seconds.",
-			Action:  "Try again", ActionURL: ""}
+	return nil
+}
+
+// csrfMissing is what Echo's CSRF middleware says of a form without a token.
+const csrfMissing = "missing csrf token in the form parameter"
+
+// httpErrorPage explains Echo's own errors below 500, or is nil.
+func httpErrorPage(he *echo.HTTPError) *pageError {
+	switch {
+	case he.Code == http.StatusForbidden || (he.Code == http.StatusBadRequest && fmt.Sprint(he.Message) == csrfMissing):
+		return &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
+			Message: "The form was missing its security token or it no longer matches your session. Go back, reload the page and submit it again.",
+			Action:  "Back to ledgers", ActionURL: views.LedgersPath()}
+	case he.Code == http.StatusNotFound:
+		return notFound("There is no page at this address.")
+	case he.Code == http.StatusMethodNotAllowed:
+		return &pageError{Status: he.Code, Heading: "Method not allowed", Message: "This address does not accept that kind of request.", Action: "Back to ledgers", ActionURL: views.LedgersPath()}
+	case he.Code == http.StatusRequestEntityTooLarge:
+		return &pageError{Status: he.Code, Heading: "Request too large", Message: "The form sent more data than the dashboard accepts.", Action: "Back to ledgers", ActionURL: views.LedgersPath()}
+	case he.Code < http.StatusInternalServerError:
+		return &pageError{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled.", Action: "Back to ledgers", ActionURL: views.LedgersPath()}
 	}
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		switch {
-		case he.Code == http.StatusForbidden || (he.Code == http.StatusBadRequest && fmt.Sprint(he.Message) == "missing csrf token in the form parameter"):
-			return &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
-				Message: "The form was missing its security token or it no longer matches your session. Go back, reload the page and submit it again.",
-				Action:  "Back to ledgers", ActionURL: "/ledgers"}
-		case he.Code == http.StatusNotFound:
-			return notFound("There is no page at this address.")
-		case he.Code == http.StatusMethodNotAllowed:
-			return &pageError{Status: he.Code, Heading: "Method not allowed", Message: "This address does not accept that kind of request.", Action: "Back to ledgers", ActionURL: "/ledgers"}
-		case he.Code == http.StatusRequestEntityTooLarge:
-			return &pageError{Status: he.Code, Heading: "Request too large", Message: "The form sent more data than the dashboard accepts.", Action: "Back to ledgers", ActionURL: "/ledgers"}
-		case he.Code < 500:
-			return &pageError{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled.", Action: "Back to ledgers", ActionURL: "/ledgers"}
-		}
-	}
-	return &pageError{Status: http.StatusInternalServerError, Heading: "Something went wrong",
-		Message: "The dashboard hit an unexpected error. It has been logged; quote the request id below when you report it.",
-		Action:  "Back to ledgers", ActionURL: "/ledgers"}
+	return nil
 }
 
 func isEventStream(c echo.Context) bool {

@@ -65,61 +65,6 @@ func TestBatchRecordEscapesText(t *testing.T) {
 	}
 }
 
-func TestChartData(t *testing.T) {
-	day := func(m time.Month) time.Time { return time.Date(2025, m, 1, 0, 0, 0, 0, time.UTC) }
-	f := func(v float64) *float64 { return &v }
-	ids := func(s string) *string { return &s }
-	batches := []mangrove.Batch{ // newest first, as the API lists them
-		{ID: "b4", TrackingID: ids("Feb-002"), StartTime: day(2), PrimaryOutput: &mangrove.PrimaryOutput{Value: 5, Unit: "t"}, LedgerBalance: f(35)},
-		{ID: "b3", TrackingID: ids("Feb-001"), StartTime: day(2), PrimaryOutput: &mangrove.PrimaryOutput{Value: 10, Unit: "t"}, LedgerBalance: f(30)},
-		{ID: "b2", TrackingID: ids("Jan-002"), StartTime: day(1), LedgerBalance: f(20)},
-		{ID: "b1", TrackingID: ids("Jan-001"), StartTime: day(1), PrimaryOutput: &mangrove.PrimaryOutput{Value: 20, Unit: "t"}, LedgerBalance: f(20)},
-	}
-	d := chartData(batches, "")
-	if d == nil || d.Len() != 2 || d.BatchCount() != 4 {
-		t.Fatalf("chart %+v", d)
-	}
-	if d.Unit != "t" || d.Start[0] != day(1).Unix() || d.Start[1] != day(2).Unix() {
-		t.Errorf("unit %q, x %v", d.Unit, d.Start)
-	}
-	if *d.Output[0] != 20 || *d.Output[1] != 15 {
-		t.Errorf("outputs %v %v, want 20 and 15 (the period's sum)", *d.Output[0], *d.Output[1])
-	}
-	if *d.Balance[0] != 20 || *d.Balance[1] != 35 {
-		t.Errorf("balances %v %v, want the period's last batch's: 20 and 35", *d.Balance[0], *d.Balance[1])
-	}
-	if chartData([]mangrove.Batch{{ID: "x", StartTime: day(1)}}, "t") != nil {
-		t.Error("a chart without any figure should be nil")
-	}
-	if chartData(nil, "t") != nil {
-		t.Error("no batches, no chart")
-	}
-}
-
-func TestParseTrustedProxies(t *testing.T) {
-	nets, err := ParseTrustedProxies(" 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "::1/128"}
-	if len(nets) != len(want) {
-		t.Fatalf("%v", nets)
-	}
-	for i, n := range nets {
-		if n.String() != want[i] {
-			t.Errorf("net %d = %s, want %s", i, n, want[i])
-		}
-	}
-	if nets, err := ParseTrustedProxies(""); err != nil || len(nets) != 0 {
-		t.Errorf("empty: %v %v", nets, err)
-	}
-	for _, bad := range []string{"nope", "10.0.0.0/33", "10.0.0.0/8,,x"} {
-		if _, err := ParseTrustedProxies(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func TestCleanUserName(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"alice@example.org", "alice@example.org"},

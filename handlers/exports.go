@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,21 +10,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/ledgers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
-// exportPageSize is the page size used to read lists for an export (a
-// variable for tests).
-var exportPageSize = 100
+// exportPageSize is the page size exports read lists with (a variable for
+// tests).
+var exportPageSize = ledgers.ExportPageSize
 
-const (
-	// maxExportPages bounds a batches export (200,000 rows): past it the
-	// download fails rather than end short and look complete.
-	maxExportPages = 2000
-	// exportWriteWindow is how long one page may take to reach the client.
-	exportWriteWindow = 30 * time.Second
-)
+// exportWriteWindow is how long one page may take to reach the client.
+const exportWriteWindow = 30 * time.Second
 
 var batchCSVHeader = []string{"id", "tracking_id", "start_time", "end_time", "state", "feedstock", "primary_output", "unit", "ledger_balance", "created_at"}
 
@@ -37,64 +35,51 @@ func (h *Handlers) exportBatches(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, _ := ParseBatchListQuery(c.QueryParams()) // invalid values fall back to defaults, as on the page
-	ctx, token := c.Request().Context(), h.currentToken(c)
-	opts := batchListOptions(q)
-	opts.PageSize = exportPageSize
-
-	// The first page is read before anything is written, so an unknown
-	// ledger or a refused token still gets a proper error page.
-	opts.Page = 1
-	list, err := h.client.LedgerBatches(ctx, token, id, opts)
-	if err != nil {
-		return err
-	}
-	w := h.startCSV(c, "batches-"+id+".csv", batchCSVHeader)
-	for page := 1; ; page++ {
-		for _, b := range list.Data {
+	q, _ := forms.ParseBatchListQuery(c.QueryParams()) // invalid values fall back to defaults, as on the page
+	var w *csv.Writer
+	err = h.ledgers.EachBatch(c.Request().Context(), h.currentToken(c), id, q, exportPageSize, func(page []mangrove.Batch) error {
+		if w == nil {
+			w = h.startCSV(c, "batches-"+id+".csv", batchCSVHeader)
+		}
+		for _, b := range page {
 			_ = w.Write(batchRecord(b))
 		}
-		if err := h.flushCSV(c, w); err != nil {
-			return nil // the client went away
-		}
-		if list.Info == nil || list.Info.NextPage == nil || *list.Info.NextPage <= page || len(list.Data) == 0 {
-			return nil
-		}
-		if page >= maxExportPages {
-			h.abortExport(c, "too many pages", nil)
-		}
-		opts.Page = *list.Info.NextPage
-		if list, err = h.client.LedgerBatches(ctx, token, id, opts); err != nil {
-			h.abortExport(c, "reading a page failed", err)
-		}
-	}
+		return h.flushCSV(c, w)
+	})
+	return h.endExport(c, w != nil, err)
 }
 
 // exportHistory streams the generation history of the user's token as CSV.
 func (h *Handlers) exportHistory(c echo.Context) error {
-	ctx := c.Request().Context()
-	th := tokenHash(h.currentToken(c))
-	const pageSize = 500
-	gens, total, err := h.store.Generations(ctx, th, pageSize, 0)
-	if err != nil {
-		return err
-	}
-	w := h.startCSV(c, "generation-history.csv", historyCSVHeader)
-	for offset := 0; ; {
+	var w *csv.Writer
+	err := h.generation.EachGeneration(c.Request().Context(), h.currentToken(c), func(gens []store.Generation) error {
+		if w == nil {
+			w = h.startCSV(c, "generation-history.csv", historyCSVHeader)
+		}
 		for _, g := range gens {
 			_ = w.Write(historyRecord(g))
 		}
-		if err := h.flushCSV(c, w); err != nil {
-			return nil
-		}
-		offset += len(gens)
-		if len(gens) == 0 || offset >= total {
-			return nil
-		}
-		if gens, _, err = h.store.Generations(ctx, th, pageSize, offset); err != nil {
-			h.abortExport(c, "reading the audit log failed", err)
-		}
+		return h.flushCSV(c, w)
+	})
+	return h.endExport(c, w != nil, err)
+}
+
+// endExport settles a download: an error before anything was written gets
+// an error page; one after it breaks the connection, so the browser reports
+// a failed download instead of keeping a short file. A client that went
+// away needs nothing.
+func (h *Handlers) endExport(c echo.Context, started bool, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case !started:
+		return err
+	case c.Request().Context().Err() != nil:
+		return nil
 	}
+	r := c.Request()
+	h.log.Error("export aborted", "request_id", RequestIDFromContext(r.Context()), "path", r.URL.Path, "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // startCSV writes the headers of a CSV download and its header row.
@@ -122,17 +107,6 @@ func (h *Handlers) flushCSV(c echo.Context, w *csv.Writer) error {
 	return rc.Flush()
 }
 
-// abortExport ends a download that cannot be completed by breaking the
-// connection: the headers are sent, so this is the only way to make the
-// browser report a failed download instead of keeping a short file.
-func (h *Handlers) abortExport(c echo.Context, why string, err error) {
-	r := c.Request()
-	if r.Context().Err() == nil { // not when the client went away
-		h.log.Error("export aborted: "+why, "request_id", RequestIDFromContext(r.Context()), "path", r.URL.Path, "err", err)
-	}
-	panic(http.ErrAbortHandler)
-}
-
 func batchRecord(b mangrove.Batch) []string {
 	r := batchRow(b)
 	var output, unit string
@@ -145,7 +119,7 @@ func batchRecord(b mangrove.Batch) []string {
 	}
 	return []string{
 		csvText(r.ID), csvText(r.TrackingID), csvTime(r.Start), csvTime(r.End), csvText(r.State),
-		csvText(strings.Join(ledgerNames(b.Feedstocks), "; ")), output, csvText(unit), balance, csvTime(r.CreatedAt),
+		csvText(strings.Join(mangrove.Names(b.Feedstocks), "; ")), output, csvText(unit), balance, csvTime(r.CreatedAt),
 	}
 }
 
@@ -160,7 +134,7 @@ func historyRecord(g store.Generation) []string {
 	}
 	return []string{
 		strconv.FormatInt(g.ID, 10), csvTime(g.CreatedAt), csvText(g.UserLabel), csvText(g.LedgerID), csvText(g.LedgerName),
-		csvTime(g.StartTime), csvTime(g.EndTime), csvText(string(g.Params)), csvText(previewSummary(g.Preview)),
+		csvTime(g.StartTime), csvTime(g.EndTime), csvText(paramsJSON(g.Params)), csvText(previewSummary(g.Preview)),
 		task, csvText(g.State), csvText(g.Error), finished,
 	}
 }
@@ -193,4 +167,17 @@ func csvTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// paramsJSON is the parameters column of the history export: the recorded
+// parameters as JSON, or empty when none could be read.
+func paramsJSON(p store.GenerationParams) string {
+	if p.Version == 0 {
+		return ""
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
-	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
 func parseCSV(t *testing.T, body string) [][]string {
@@ -49,7 +48,7 @@ func TestExportBatchesCSV(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	// The ledger page links the export with its filters.
 	page := doc(t, b.Get("/ledgers/"+id+"?state=complete&sort=start_time&page_size=10").Body)
@@ -160,7 +159,7 @@ func TestExportBatchesFailsMidway(t *testing.T) {
 	}})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	failPage2.Store(true)
 	resp, err := b.HTTP.Get(app.URL + "/ledgers/" + id + "/batches.csv")
 	if err != nil {
@@ -179,7 +178,7 @@ func TestExportHistoryCSV(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	var locations []string
 	for _, rng := range [][2]string{{"2025-01-01", "2025-01-31"}, {"2025-02-01", "2025-02-28"}} {
 		r := preview(t, b, id, url.Values{"start_time": {rng[0]}, "end_time": {rng[1]}})
@@ -207,7 +206,7 @@ func TestExportHistoryCSV(t *testing.T) {
 	if strings.Join(rows[0], ",") != "id,confirmed_at,user,ledger_id,ledger_name,start_time,end_time,parameters,preview_seen,task_id,state,error,finished_at" {
 		t.Fatalf("header %v", rows[0])
 	}
-	gens, total, err := app.Store.Generations(context.Background(), store.TokenHash(app.Tokens.ReadWrite), 100, 0)
+	gens, total, err := app.Store.Generations(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), 100, 0)
 	if err != nil || total != 2 {
 		t.Fatalf("store: %d generations (%v)", total, err)
 	}

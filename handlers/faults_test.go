@@ -14,6 +14,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 	"github.com/carbon-dash/mangrove-dashboard/store"
+	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 )
 
 // These tests run the dashboard against the sandbox with injected faults
@@ -36,7 +37,7 @@ func setFaults(t *testing.T, app *testapp.App, spec string) {
 	if err := app.Sandbox.SetFaults(mustFaults(t, spec)); err != nil {
 		t.Fatal(err)
 	}
-	app.Handlers.ClearPageCaches() // pages ask the API again
+	app.Ledgers.ClearCaches() // pages ask the API again
 }
 
 // getWith fetches a path with extra request headers.
@@ -84,7 +85,7 @@ func TestFaultsBecomeClearPages(t *testing.T) {
 			app := testapp.Start(t, opts)
 			b := app.NewBrowser(t)
 			b.SignIn(app.Tokens.ReadWrite)
-			ncr := ledgerID(t, app, "Net Carbon Removal")
+			ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 			b.Get("/ledgers/" + ncr + "/generate") // a CSRF token for the preview
 			taskID := strconv.FormatInt(startTask(t, app), 10)
 			setFaults(t, app, spec)
@@ -166,7 +167,7 @@ func TestGETsRecoverWithinTheRetryBudget(t *testing.T) {
 			before := app.Sandbox.RequestCount("GET /api/v1/ledgers")
 			ok := 0
 			for range views {
-				app.Handlers.ClearPageCaches() // each view asks the API
+				app.Ledgers.ClearCaches() // each view asks the API
 				r := b.Get("/ledgers")
 				switch {
 				case r.Status == http.StatusOK:
@@ -233,25 +234,14 @@ func openEvents(t *testing.T, b *testapp.Browser, u string) *eventStream {
 	go func() {
 		defer close(done)
 		defer close(s.events)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var cur sseEvent
-		var data []string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if cur.name != "" || len(data) > 0 {
-					cur.data = strings.Join(data, "\n")
-					s.events <- cur
-				}
-				cur, data = sseEvent{}, nil
-			case strings.HasPrefix(line, "id: "):
-				cur.id = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "event: "):
-				cur.name = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				data = append(data, strings.TrimPrefix(line, "data: "))
+		rd := taskstream.NewReader(resp.Body)
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				return
+			}
+			if ev.Event != "" || len(ev.Data) > 0 {
+				s.events <- sseEvent{id: ev.ID, name: ev.Event, data: string(ev.Data)}
 			}
 		}
 	}()
@@ -288,7 +278,7 @@ func TestWatcherRetriesThroughAnOutage(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 100 * time.Millisecond, PollInterval: 50 * time.Millisecond})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	r, _ := confirmThroughUI(t, b, ncr, "2025-01-01", "2025-03-31")
 	taskID := taskIDFrom(t, r.Location)
 	path := "/tasks/" + strconv.FormatInt(taskID, 10)
@@ -340,7 +330,7 @@ func TestGenerationFailingMidway(t *testing.T) {
 		Faults: sandbox.Faults{FailGeneration: 1}})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	r, _ := confirmThroughUI(t, b, ncr, "2025-01-01", "2025-03-31")
 	taskID := taskIDFrom(t, r.Location)
 	path := "/tasks/" + strconv.FormatInt(taskID, 10)
@@ -378,7 +368,7 @@ func TestConfirmTimeoutIsUnknownAndNeverRetried(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{ClientTimeout: 300 * time.Millisecond})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	ctx := context.Background()
 
 	r := preview(t, b, ncr, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
@@ -453,7 +443,7 @@ func TestConfirmDroppedOrFailedIsUnknown(t *testing.T) {
 			app := testapp.Start(t, testapp.Options{})
 			b := app.NewBrowser(t)
 			b.SignIn(app.Tokens.ReadWrite)
-			ncr := ledgerID(t, app, "Net Carbon Removal")
+			ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 			r := preview(t, b, ncr, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
 			confirm := formValues(t, r.Body, `form[action$="/generations"]`)
 			setFaults(t, app, spec+",methods=POST,paths=/batch_generations")

@@ -7,16 +7,16 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/generation"
+	"github.com/carbon-dash/mangrove-dashboard/ledgers"
 	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
-	"github.com/carbon-dash/mangrove-dashboard/watcher"
+	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 )
 
 // SandboxInfo describes the embedded sandbox, when the dashboard runs on it.
@@ -25,18 +25,26 @@ type SandboxInfo struct {
 	ReadOnlyToken string
 }
 
-// Deps are the dashboard's dependencies, built in main.
+// Sign-in attempts allowed per client address in a window.
+const (
+	signInAttempts = 10
+	signInWindow   = time.Minute
+)
+
+// Deps are the dashboard's dependencies, built by internal/app.
 type Deps struct {
-	Client   *mangrove.Client
+	Ledgers    *ledgers.Service
+	Generation *generation.Service
+	Streams    *taskstream.Streams
+	// Store keeps the server-side sessions.
 	Store    *store.Store
 	Sessions *sessions.CookieStore
 	// ServerToken, when set, is used for every user and sign-in is skipped.
 	ServerToken string
 	// Sandbox is non-nil when the dashboard runs on its embedded sandbox.
-	Sandbox      *SandboxInfo
-	PollInterval time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Sandbox *SandboxInfo
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Metrics records Prometheus metrics and serves /metrics; when nil a
 	// private registry is used.
 	Metrics *metrics.Metrics
@@ -51,34 +59,36 @@ type Deps struct {
 	ReadyCacheTTL time.Duration
 }
 
-// Handlers holds the dependencies of every route.
+// Handlers holds what the routes need: the services, the session store,
+// the logger and the clock.
 type Handlers struct {
-	client      *mangrove.Client
-	store       *store.Store
-	sessions    *sessions.CookieStore
-	serverToken string
-	sandbox     *SandboxInfo
-	log         *slog.Logger
-	now         func() time.Time
-	watchers    *watcher.Pool
-	streams     *taskStreams
-	signinLimit *attemptLimiter
+	ledgers    *ledgers.Service
+	generation *generation.Service
+	streams    *taskstream.Streams
+	store      *store.Store
+	sessions   *sessions.CookieStore
+	identity   identity
+	log        *slog.Logger
+	now        func() time.Time
+	metrics    *metrics.Metrics
 
-	metrics        *metrics.Metrics
-	trustedProxies []*net.IPNet
-	userHeader     string
-	ready          *readiness
-	routes         map[string]bool // "GET /ledgers/:id": the registered routes, for metric labels
-	charts         *chartCache
-	pages          *pageCache // ledger metadata per token hash (cache.go)
-	finalMu        sync.Mutex // makes recordFinal's check-then-mark atomic, so each finish counts once
+	signinLimit *attemptLimiter
+	ready       *readiness
+	routes      map[string]bool // "GET /ledgers/:id": the registered routes, for metric labels
 }
 
-// New checks the dependencies and builds the handlers, including the task
-// watcher pool and the event streams it publishes to.
+// identity is how users are told apart and named.
+type identity struct {
+	serverToken    string
+	sandbox        *SandboxInfo
+	trustedProxies []*net.IPNet
+	userHeader     string
+}
+
+// New checks the dependencies and builds the handlers.
 func New(d Deps) (*Handlers, error) {
-	if d.Client == nil || d.Store == nil || d.Sessions == nil {
-		return nil, errors.New("handlers: client, store and sessions are required")
+	if d.Ledgers == nil || d.Generation == nil || d.Streams == nil || d.Store == nil || d.Sessions == nil {
+		return nil, errors.New("handlers: ledgers, generation, streams, store and sessions are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -89,39 +99,18 @@ func New(d Deps) (*Handlers, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(prometheus.NewRegistry())
 	}
-	h := &Handlers{
-		client:      d.Client,
-		store:       d.Store,
-		sessions:    d.Sessions,
-		serverToken: d.ServerToken,
-		sandbox:     d.Sandbox,
+	return &Handlers{
+		ledgers:    d.Ledgers,
+		generation: d.Generation,
+		streams:    d.Streams,
+		store:      d.Store,
+		sessions:   d.Sessions,
+		identity: identity{serverToken: d.ServerToken, sandbox: d.Sandbox,
+			trustedProxies: d.TrustedProxies, userHeader: d.UserHeader},
 		log:         d.Logger,
 		now:         d.Now,
-		signinLimit: newAttemptLimiter(10, time.Minute),
-
-		metrics:        d.Metrics,
-		trustedProxies: d.TrustedProxies,
-		userHeader:     d.UserHeader,
-		ready:          newReadiness(d.ReadyCacheTTL),
-		charts:         newChartCache(),
-		pages:          newPageCache(pageCacheTTL, d.Now),
-	}
-	h.streams = newTaskStreams(h)
-	h.watchers = watcher.NewPool(d.Client, h.streams, watcher.Options{
-		Interval: d.PollInterval,
-		Logger:   d.Logger,
-		Now:      d.Now,
-	})
-	h.streams.pool = h.watchers
-	h.metrics.RegisterGauges(h.StreamSubscribers, h.watchers.Active)
-	return h, nil
+		metrics:     d.Metrics,
+		signinLimit: newAttemptLimiter(signInAttempts, signInWindow),
+		ready:       newReadiness(d.ReadyCacheTTL),
+	}, nil
 }
-
-// Close ends the event streams politely and stops the task watchers.
-func (h *Handlers) Close() {
-	h.streams.Close()
-	h.watchers.Close()
-}
-
-// Watchers exposes the task watcher pool, for tests and metrics.
-func (h *Handlers) Watchers() *watcher.Pool { return h.watchers }

@@ -60,7 +60,7 @@ func renderedPages(t *testing.T) map[string]string {
 	keep("signin-error", b.Post("/signin", url.Values{"token": {"not-a-token"}}), http.StatusUnprocessableEntity)
 	b.SignIn(app.Tokens.ReadWrite)
 	keep("ledgers", b.Get("/ledgers"), http.StatusOK)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	keep("ledger", b.Get("/ledgers/"+id), http.StatusOK)
 	keep("ledger-filter-errors", b.Get("/ledgers/"+id+"?page=-1&sort=x&state=%3Cb%3E"), http.StatusOK)
 	for _, l := range mustLedgers(t, app) {

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
@@ -101,7 +100,7 @@ func TestNoLeakAfter2000StreamCycles(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: time.Second, PollInterval: 200 * time.Millisecond})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	start, _ := time.Parse(time.DateOnly, "2024-01-01")
 	end, _ := time.Parse(time.RFC3339, "2025-03-31T23:59:59Z")
 	task, err := app.Client.StartGeneration(context.Background(), app.Tokens.ReadWrite, id, mangrove.GenerationRequest{StartTime: start, EndTime: end})
@@ -124,7 +123,7 @@ func TestNoLeakAfter2000StreamCycles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the warm-up subscribers to leave", func() bool { return app.Handlers.StreamSubscribers() == 0 })
+	testapp.WaitFor(t, 15*time.Second, "the warm-up subscribers to leave", func() bool { return app.Streams.Subscribers() == 0 })
 	base := settle(t, measure(), "warm-up", idle)
 
 	const cycles, workers = 2000, 8
@@ -159,19 +158,19 @@ func TestNoLeakAfter2000StreamCycles(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d cycles failed, first: %v", n, cycles, firstErr.Load())
 	}
-	if latest, ok := app.Handlers.Watchers().Latest(task.ID); !ok || latest.Terminal() {
+	if latest, ok := app.Watchers.Latest(task.ID); !ok || latest.Terminal() {
 		t.Fatal("the task ended during the cycles; the test needs it running")
 	}
-	waitFor(t, "every subscriber to leave", func() bool { return app.Handlers.StreamSubscribers() == 0 })
+	testapp.WaitFor(t, 15*time.Second, "every subscriber to leave", func() bool { return app.Streams.Subscribers() == 0 })
 	settle(t, base, fmt.Sprintf("%d stream cycles", cycles), idle)
-	if n := handlers.OpenStreams(app.Handlers); n != 1 {
+	if n := app.Streams.Open(); n != 1 {
 		t.Errorf("%d event streams open, want the running task's 1", n)
 	}
 }
 
 func TestNoLeakAfter200WatchedTasks(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 0, PollInterval: 20 * time.Millisecond, RateLimit: 1_000_000})
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	others, err := app.Client.AllLedgers(context.Background(), app.Tokens.Other)
 	if err != nil || len(others) == 0 {
 		t.Fatalf("the other project's ledgers: %v", err)
@@ -219,8 +218,8 @@ func TestNoLeakAfter200WatchedTasks(t *testing.T) {
 	if err := watch(0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the warm-up watcher to stop", func() bool {
-		return app.Handlers.Watchers().Active() == 0 && handlers.OpenStreams(app.Handlers) == 0
+	testapp.WaitFor(t, 15*time.Second, "the warm-up watcher to stop", func() bool {
+		return app.Watchers.Active() == 0 && app.Streams.Open() == 0
 	})
 	base := settle(t, measure(), "warm-up", idle)
 	watchedLive.Store(0)
@@ -246,12 +245,12 @@ func TestNoLeakAfter200WatchedTasks(t *testing.T) {
 		}
 	}
 	t.Logf("%d tasks watched to completion in %s (%d seen running over the stream, the rest only at their end); %d watcher polls",
-		tasks, time.Since(began).Round(time.Millisecond), watchedLive.Load(), app.Handlers.Watchers().Polls())
+		tasks, time.Since(began).Round(time.Millisecond), watchedLive.Load(), app.Watchers.Polls())
 	if watchedLive.Load() < tasks/2 {
 		t.Errorf("only %d of %d tasks were watched while running; the test should exercise live watchers", watchedLive.Load(), tasks)
 	}
-	waitFor(t, "every watcher and stream to stop", func() bool {
-		return app.Handlers.Watchers().Active() == 0 && handlers.OpenStreams(app.Handlers) == 0 && app.Handlers.StreamSubscribers() == 0
+	testapp.WaitFor(t, 15*time.Second, "every watcher and stream to stop", func() bool {
+		return app.Watchers.Active() == 0 && app.Streams.Open() == 0 && app.Streams.Subscribers() == 0
 	})
 	settle(t, base, fmt.Sprintf("%d watched tasks", tasks), idle)
 }
@@ -270,19 +269,8 @@ func readAll(client *http.Client, u string) ([]sseEvent, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	evs := scanEvents(bufio.NewScanner(resp.Body), -1)
+	evs := scanEvents(resp.Body, -1)
 	return evs, ctx.Err()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // joinInPlace subscribes over HTTP/1.0 (served in place, not detached: each

@@ -20,7 +20,7 @@ func TestLedgerChartData(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	// The chart ignores the table's filters and page: the same data on any page.
 	r := b.Get("/ledgers/" + id + "?page_size=10&page=2&state=complete")
@@ -155,7 +155,7 @@ func TestPreviewInputData(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	ctx := context.Background()
 	inputs, err := app.Client.RequiredInputs(ctx, app.Tokens.ReadWrite, id)
 	if err != nil {
@@ -239,7 +239,7 @@ func TestPreviewInputData(t *testing.T) {
 		}})
 		b := app.NewBrowser(t)
 		b.SignIn(app.Tokens.ReadWrite)
-		r := preview(t, b, ledgerID(t, app, "Net Carbon Removal"), url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
+		r := preview(t, b, app.LedgerByName(t, "Net Carbon Removal").ID, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
 		if r.Status != http.StatusOK {
 			t.Fatalf("preview without the data point endpoint: %d", r.Status)
 		}

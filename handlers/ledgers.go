@@ -1,18 +1,14 @@
 package handlers
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/forms"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
@@ -32,15 +28,15 @@ func ledgerIDParam(c echo.Context) (string, error) {
 var batchStates = []string{"complete", "processing", "error", "failed"}
 
 func (h *Handlers) showLedgers(c echo.Context) error {
-	ledgers, err := h.cachedLedgers(c.Request().Context(), h.currentToken(c))
+	list, err := h.ledgers.Ledgers(c.Request().Context(), h.currentToken(c))
 	if err != nil {
 		return err
 	}
-	rows := make([]views.LedgerRow, len(ledgers))
-	for i, l := range ledgers {
+	rows := make([]views.LedgerRow, len(list))
+	for i, l := range list {
 		rows[i] = ledgerRow(l)
 	}
-	return render(c, http.StatusOK, views.LedgersPage(views.LedgersPageProps{
+	return h.render(c, http.StatusOK, views.LedgersPage(views.LedgersPageProps{
 		Layout:  h.layout(c, "Ledgers", "ledgers"),
 		Ledgers: rows,
 	}))
@@ -51,216 +47,55 @@ func (h *Handlers) showLedger(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, qerrs := ParseBatchListQuery(c.QueryParams())
-	ctx, token := c.Request().Context(), h.currentToken(c)
-
-	// The three calls are independent; make them at once.
-	var (
-		wg               sync.WaitGroup
-		ledger           *mangrove.Ledger
-		inputs           []mangrove.RequiredInput
-		batches          *mangrove.List[mangrove.Batch]
-		lerr, ierr, berr error
-	)
-	wg.Add(3)
-	go func() { defer wg.Done(); ledger, lerr = h.cachedLedger(ctx, token, id) }()
-	go func() { defer wg.Done(); inputs, ierr = h.cachedInputs(ctx, token, id) }()
-	go func() {
-		defer wg.Done()
-		batches, berr = h.client.LedgerBatches(ctx, token, id, batchListOptions(q))
-	}()
-	wg.Wait()
-	if lerr != nil {
-		return lerr
+	q, qerrs := forms.ParseBatchListQuery(c.QueryParams())
+	page, err := h.ledgers.LedgerPage(c.Request().Context(), h.currentToken(c), id, q)
+	if err != nil {
+		return err
 	}
-	if berr != nil {
-		return berr
-	}
-	row := ledgerRow(*ledger)
+	row := ledgerRow(page.Ledger)
 	p := views.LedgerPageProps{
-		Layout:       h.layout(c, ledger.Name, "ledgers"),
+		Layout:       h.layout(c, page.Ledger.Name, "ledgers"),
 		Ledger:       row,
 		Filter:       views.BatchFilter{Sort: q.Sort, State: q.State, PageSize: q.PageSize},
 		FilterErrors: qerrs,
 		StateOptions: batchStates,
 		ExportURL:    batchesExportURL(id, q),
-	}
-	p.Chart = h.ledgerChart(ctx, token, id, row.Unit)
-	if p.Chart != nil {
-		p.Layout.Styles = append(p.Layout.Styles, uplotCSS)
-		p.Layout.Scripts = append(p.Layout.Scripts, uplotJS, "js/chart.js")
+		Chart:        chartData(page.Chart),
+		Batches:      batchRows(page.Batches.Data),
 	}
 	if row.HasModel() {
-		if ierr != nil {
-			p.InputsError = inputsErrorMessage(ierr)
+		if page.InputsErr != nil {
+			p.InputsError = inputsErrorMessage(page.InputsErr)
 		} else {
-			p.RequiredInputs = inputRows(inputs)
+			p.RequiredInputs = inputRows(page.Inputs)
 		}
 	}
-	for _, b := range batches.Data {
-		p.Batches = append(p.Batches, batchRow(b))
-	}
-	p.Pager = pager(batches.Info, q.Page, q.PageSize, len(batches.Data), func(page int) string {
-		v := url.Values{}
-		v.Set("page", strconv.Itoa(page))
-		v.Set("page_size", strconv.Itoa(q.PageSize))
-		v.Set("sort", q.Sort)
-		if q.State != "" {
-			v.Set("state", q.State)
-		}
-		return views.LedgerPath(id) + "?" + v.Encode() + "#batches"
+	p.Pager = pager(page.Batches.Info, q.Page, q.PageSize, len(page.Batches.Data), func(n int) string {
+		return batchListURL(id, q, n)
 	})
-	return render(c, http.StatusOK, views.LedgerPage(p))
+	return h.render(c, http.StatusOK, views.LedgerPage(p))
 }
 
-func batchListOptions(q BatchListQuery) mangrove.ListOptions {
-	// Batches of one period (one per feedstock) tie on time: break the tie
-	// by id in the same direction, so the running balance reads in order.
-	tie := "id"
-	if strings.HasPrefix(q.Sort, "-") {
-		tie = "-id"
-	}
-	opts := mangrove.ListOptions{Page: q.Page, PageSize: q.PageSize, Sort: []string{q.Sort, tie}}
+// batchListURL is page n of the ledger's batch list with the query's other
+// parameters kept.
+func batchListURL(ledgerID string, q forms.BatchListQuery, n int) string {
+	v := url.Values{}
+	v.Set("page", strconv.Itoa(n))
+	v.Set("page_size", strconv.Itoa(q.PageSize))
+	v.Set("sort", q.Sort)
 	if q.State != "" {
-		opts.Filters = append(opts.Filters, mangrove.Filter{Field: "state", Op: "eq", Value: q.State})
+		v.Set("state", q.State)
 	}
-	return opts
+	return views.LedgerPath(ledgerID) + "?" + v.Encode() + "#batches"
 }
 
-func inputsErrorMessage(err error) string {
-	if apiErr, ok := err.(*mangrove.APIError); ok && apiErr.Message != "" {
-		return "The required inputs could not be loaded: " + apiErr.Message
+// batchesExportURL is the CSV download of the batches matching the page's
+// filters and sort.
+func batchesExportURL(ledgerID string, q forms.BatchListQuery) string {
+	v := url.Values{}
+	v.Set("sort", q.Sort)
+	if q.State != "" {
+		v.Set("state", q.State)
 	}
-	return "The required inputs could not be loaded right now."
-}
-
-// pager builds the pagination props, tolerating an absent info block.
-func pager(info *mangrove.Info, page, pageSize, items int, pageURL func(int) string) views.Pager {
-	p := views.Pager{Page: page, TotalPages: page, TotalItems: items, PageURL: pageURL}
-	if info != nil {
-		p.TotalItems = info.TotalItems
-		if pageSize > 0 {
-			p.TotalPages = (info.TotalItems + pageSize - 1) / pageSize
-		}
-		if info.CurrentPage > 0 {
-			p.Page = info.CurrentPage
-		}
-	}
-	if p.TotalPages < 1 {
-		p.TotalPages = 1
-	}
-	return p
-}
-
-func ledgerRow(l mangrove.Ledger) views.LedgerRow {
-	r := views.LedgerRow{
-		ID:            l.ID,
-		Name:          l.Name,
-		Unit:          deref(l.Unit),
-		Cadence:       deref(l.Cadence),
-		PartitionType: deref(l.PartitionType),
-		UpdatedAt:     l.UpdatedAt,
-	}
-	if l.LatestModel != nil {
-		r.ModelName = l.LatestModel.Name
-		if r.ModelName == "" {
-			r.ModelName = l.LatestModel.ID
-		}
-	}
-	return r
-}
-
-func inputRows(in []mangrove.RequiredInput) []views.RequiredInputRow {
-	rows := make([]views.RequiredInputRow, len(in))
-	for i, r := range in {
-		rows[i] = views.RequiredInputRow{
-			ID: r.ID, Name: r.Name, Slug: r.Slug, Unit: deref(r.Unit),
-			Category: r.Category, Subcategory: r.Subcategory, IsManualSelect: r.IsManualSelect,
-			FromLedgers: ledgerNames(r.OutputOfLedgers),
-		}
-	}
-	return rows
-}
-
-// ledgerNames reads names from arrays whose item shape is not documented
-// (output_of_ledgers, a batch's feedstocks): objects with a name (or id), or
-// plain strings.
-func ledgerNames(raw []json.RawMessage) []string {
-	var names []string
-	for _, r := range raw {
-		var obj struct {
-			ID   json.RawMessage // a string or a number
-			Name string
-		}
-		if json.Unmarshal(r, &obj) == nil && (obj.Name != "" || len(obj.ID) > 0) {
-			names = append(names, firstNonEmpty(obj.Name, strings.Trim(string(obj.ID), `"`)))
-			continue
-		}
-		var s string
-		if json.Unmarshal(r, &s) == nil && s != "" {
-			names = append(names, s)
-		}
-	}
-	return names
-}
-
-func batchRow(b mangrove.Batch) views.BatchRow {
-	r := views.BatchRow{
-		ID: b.ID, TrackingID: deref(b.TrackingID), Start: b.StartTime, End: b.EndTime,
-		State: b.State, LedgerBalance: b.LedgerBalance, CreatedAt: b.CreatedAt,
-		Error: deref(b.ErrorMessage), Feedstock: strings.Join(ledgerNames(b.Feedstocks), ", "),
-	}
-	if b.PrimaryOutput != nil {
-		v := b.PrimaryOutput.Value
-		r.Output = &v
-		r.OutputUnit = b.PrimaryOutput.Unit
-	}
-	if r.Error == "" && b.ModelRun != nil {
-		r.Error = deref(b.ModelRun.ErrorMessage)
-	}
-	return r
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// loadLedger fetches a ledger and its required inputs for the generation
-// pages; the ledger must have a model.
-func (h *Handlers) loadLedger(ctx context.Context, token, id string) (*mangrove.Ledger, []mangrove.RequiredInput, error) {
-	var (
-		wg     sync.WaitGroup
-		ledger *mangrove.Ledger
-		inputs []mangrove.RequiredInput
-		lerr   error
-		ierr   error
-	)
-	wg.Add(2)
-	go func() { defer wg.Done(); ledger, lerr = h.client.Ledger(ctx, token, id) }()
-	go func() { defer wg.Done(); inputs, ierr = h.client.RequiredInputs(ctx, token, id) }()
-	wg.Wait()
-	if lerr != nil {
-		return nil, nil, lerr
-	}
-	if ledger.LatestModel == nil {
-		return nil, nil, &pageError{Status: http.StatusUnprocessableEntity, Heading: "No model on this ledger",
-			Message: "“" + ledger.Name + "” has no linked model, so Mangrove cannot generate batches on it. Link a model to the ledger in Mangrove first.",
-			Action:  "Back to the ledger", ActionURL: views.LedgerPath(id)}
-	}
-	if ierr != nil {
-		return nil, nil, ierr
-	}
-	return ledger, inputs, nil
+	return views.LedgerBatchesCSVPath(ledgerID) + "?" + v.Encode()
 }

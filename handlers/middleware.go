@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/views"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -92,6 +93,9 @@ func (h *Handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 
+// hsts asks browsers to use https for a year once they reached us over it.
+const hsts = "max-age=31536000"
+
 func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
@@ -101,7 +105,7 @@ func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if c.Scheme() == "https" {
-			hd.Set("Strict-Transport-Security", "max-age=31536000")
+			hd.Set("Strict-Transport-Security", hsts)
 		}
 		return next(c)
 	}
@@ -157,19 +161,23 @@ func (h *Handlers) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 // host or protocol-relative URL.
 func localPath(target string) string {
 	if target == "" || !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
-		return "/ledgers"
+		return views.LedgersPath()
 	}
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/ledgers"
+		return views.LedgersPath()
 	}
 	// Browsers drop tabs and new lines from URLs ("/\t/evil" becomes
 	// "//evil"), and no control character belongs in a Location header.
 	if strings.ContainsFunc(target, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "/ledgers"
+		return views.LedgersPath()
 	}
 	return target
 }
+
+// maxLimiterKeys is how many client addresses the sign-in limiter tracks
+// before it sweeps the idle ones.
+const maxLimiterKeys = 10000
 
 // attemptLimiter allows a number of attempts per key in a sliding window;
 // sign-in uses it per client address.
@@ -200,7 +208,7 @@ func (l *attemptLimiter) allow(key string, now time.Time) bool {
 		return false
 	}
 	l.seen[key] = append(kept, now)
-	if len(l.seen) > 10000 { // forget old keys rather than grow without bound
+	if len(l.seen) > maxLimiterKeys { // forget old keys rather than grow without bound
 		for k, ts := range l.seen {
 			if len(ts) == 0 || ts[len(ts)-1].Before(cutoff) {
 				delete(l.seen, k)

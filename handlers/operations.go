@@ -13,9 +13,6 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
-// StreamSubscribers reports the open task event streams, for metrics.
-func (h *Handlers) StreamSubscribers() int { return h.streams.Subscribers() }
-
 // countRequests records every request in the metrics by its route pattern
 // (c.Path(), never the raw URL) once the error handler has set the status.
 func (h *Handlers) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
@@ -47,6 +44,14 @@ func (h *Handlers) showMetrics(c echo.Context) error {
 	return nil
 }
 
+// Readiness checks: how long each may take, and how long the upstream
+// answer is reused by default.
+const (
+	storeCheckTimeout    = 2 * time.Second
+	upstreamCheckTimeout = 3 * time.Second
+	defaultReadyCacheTTL = 10 * time.Second
+)
+
 // readyzResponse is the body of GET /readyz.
 type readyzResponse struct {
 	Status string            `json:"status"` // "ready" or "not ready"
@@ -61,7 +66,7 @@ type readyzResponse struct {
 func (h *Handlers) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
 	res := readyzResponse{Status: "ready", Checks: map[string]string{"store": "ok"}}
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, storeCheckTimeout)
 	err := h.store.Ping(sctx)
 	cancel()
 	if err != nil {
@@ -82,14 +87,14 @@ func (h *Handlers) readyz(c echo.Context) error {
 // checkUpstream makes one cheap API call. Any answer from the API proves it
 // reachable; with a server-wide token the answer must also accept it.
 func (h *Handlers) checkUpstream(ctx context.Context) string {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
 	defer cancel()
-	_, err := h.client.Ledgers(ctx, h.serverToken, mangrove.ListOptions{Page: 1, PageSize: 1})
+	err := h.ledgers.CheckToken(ctx, h.identity.serverToken)
 	var apiErr *mangrove.APIError
 	switch {
 	case err == nil:
 		return "ok"
-	case h.serverToken != "" && (errors.Is(err, mangrove.ErrUnauthorized) || errors.Is(err, mangrove.ErrForbidden)):
+	case h.identity.serverToken != "" && (errors.Is(err, mangrove.ErrUnauthorized) || errors.Is(err, mangrove.ErrForbidden)):
 		h.log.Error("readiness: the API refused the server-wide token", "err", err)
 		return "the Mangrove API refused the server-wide token (MANGROVE_API_TOKEN)"
 	case errors.Is(err, mangrove.ErrRateLimited):
@@ -98,7 +103,7 @@ func (h *Handlers) checkUpstream(ctx context.Context) string {
 		return "ok" // without a token 401 is the expected answer
 	default:
 		h.log.Warn("readiness: the API is unreachable", "err", err)
-		return "the Mangrove API is unreachable (" + shortError(err) + ")"
+		return "the Mangrove API is unreachable (" + mangrove.Describe(err) + ")"
 	}
 }
 
@@ -117,7 +122,7 @@ type upstreamCheck struct {
 
 func newReadiness(ttl time.Duration) *readiness {
 	if ttl <= 0 {
-		ttl = 10 * time.Second
+		ttl = defaultReadyCacheTTL
 	}
 	return &readiness{ttl: ttl}
 }

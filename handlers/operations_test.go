@@ -160,7 +160,7 @@ func TestMetrics(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 300 * time.Millisecond, PollInterval: time.Second, WrapSandbox: sb.wrap})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	id := ledgerID(t, app, "Net Carbon Removal")
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	if r := b.Get("/ledgers/" + id); r.Status != http.StatusOK {
 		t.Fatalf("ledger page: %d", r.Status)
@@ -183,7 +183,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	waitUntil(t, 5*time.Second, "the stream to be counted", func() bool {
+	testapp.WaitFor(t, 5*time.Second, "the stream to be counted", func() bool {
 		m := opsMetrics(t, app)
 		return m["dashboard_event_streams_open"] == 1 && m["dashboard_task_watchers_active"] >= 1
 	})
@@ -244,17 +244,6 @@ func TestMetrics(t *testing.T) {
 				t.Errorf("series %s holds %q from a URL", series, leak)
 			}
 		}
-	}
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -373,7 +362,7 @@ func TestUserHeaderNamesAuditUser(t *testing.T) {
 			app := testapp.Start(t, testapp.Options{ServerToken: true, TrustedProxies: tt.proxies, UserHeader: "X-Forwarded-User"})
 			b := app.NewBrowser(t)
 			b.HTTP.Transport = headerTransport{h: http.Header{"X-Forwarded-User": {"alice@example.org"}}}
-			id := ledgerID(t, app, "Net Carbon Removal")
+			id := app.LedgerByName(t, "Net Carbon Removal").ID
 			page := b.Get("/ledgers")
 			if got := strings.TrimSpace(doc(t, page.Body).Find("header .user").Text()); got != tt.want {
 				t.Errorf("header shows %q, want %q", got, tt.want)

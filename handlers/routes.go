@@ -7,14 +7,18 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/carbon-dash/mangrove-dashboard/static"
+	"github.com/carbon-dash/mangrove-dashboard/views"
 )
+
+// maxBodySize bounds a request body; the largest form is well under it.
+const maxBodySize = "1M"
 
 // Register mounts every route of the dashboard on e: the one route table,
 // read top to bottom.
 func (h *Handlers) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.handleError
 	h.configureProxies(e)
-	e.Use(h.requestID, secureHeaders, h.countRequests, h.logRequests, h.recoverPanics, middleware.BodyLimit("1M"), h.csrf())
+	e.Use(h.requestID, secureHeaders, h.countRequests, h.logRequests, h.recoverPanics, middleware.BodyLimit(maxBodySize), h.csrf())
 
 	// Health, metrics and assets: no session needed.
 	e.GET("/healthz", h.healthz)
@@ -50,5 +54,5 @@ func (h *Handlers) healthz(c echo.Context) error {
 }
 
 func (h *Handlers) home(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/ledgers")
+	return c.Redirect(http.StatusSeeOther, views.LedgersPath())
 }

@@ -257,7 +257,7 @@ func TestLimitsHaveMessages(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
 	b := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	b.Get("/ledgers/" + ncr + "/generate")
 	ids := make([]string, 501)
 	for i := range ids {

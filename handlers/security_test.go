@@ -23,11 +23,8 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 )
 
-// testapp's session keys (internal/testapp: "h" and "b" repeated).
-var (
-	testHashKey  = []byte(strings.Repeat("h", 32))
-	testBlockKey = []byte(strings.Repeat("b", 32))
-)
+// testapp's session keys.
+var testHashKey, testBlockKey = testapp.SessionKeys()
 
 // fillPath puts real ids into a route path: ledger for /ledgers/:id, task
 // for /tasks/:id, "x" for any other parameter or wildcard.
@@ -76,7 +73,7 @@ func stateChangingRoutes(t *testing.T, app *testapp.App) []*echo.Route {
 func TestEveryStateChangingRouteNeedsCSRF(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{})
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	victim := app.NewBrowser(t)
 	victim.SignIn(app.Tokens.ReadWrite)
 	// A real, unused confirmation key: a request reaching the confirm
@@ -382,7 +379,7 @@ func TestOtherProjectSeesNothing(t *testing.T) {
 	a.SignIn(app.Tokens.ReadWrite)
 	bb := app.NewBrowser(t)
 	bb.SignIn(app.Tokens.Other)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	r, _ := confirmThroughUI(t, a, ncr, "2025-01-01", "2025-03-31")
 	running := strconv.FormatInt(taskIDFrom(t, r.Location), 10)
 	ledgersA := mustLedgers(t, app)
@@ -468,7 +465,7 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 	b := app.NewBrowser(t)
 	out := app.NewBrowser(t)
 	b.SignIn(app.Tokens.ReadWrite)
-	ncr := ledgerID(t, app, "Net Carbon Removal")
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	running := strconv.FormatInt(startTask(t, app), 10)
 
 	type req struct {
@@ -654,6 +651,7 @@ func TestSecretsStayOut(t *testing.T) {
 
 	secrets := map[string]string{
 		"API token":          token,
+		"session secret":     testapp.SessionSecret,
 		"session hash key":   string(testHashKey),
 		"session block key":  string(testBlockKey),
 		"hash key (base64)":  base64.StdEncoding.EncodeToString(testHashKey),

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
@@ -19,12 +18,17 @@ import (
 // store/sessions.go), so that signing out ends the session for good; these
 // accessors are the only places that know its keys.
 const (
-	sessionName   = "mgd_session"
-	keyToken      = "token"
-	keySessionID  = "sid"
-	keyUser       = "user"
-	keyFlashes    = "flashes"
-	sessionMaxAge = 12 * 60 * 60
+	sessionName  = "mgd_session"
+	keyToken     = "token"
+	keySessionID = "sid"
+	keyUser      = "user"
+	keyFlashes   = "flashes"
+	// SessionMaxAge is how long a sign-in lasts, in seconds.
+	SessionMaxAge = 12 * 60 * 60
+
+	// flashesShownKey marks a request whose page takes flashes out of the
+	// session: the page must save it.
+	flashesShownKey = "flashes_shown"
 )
 
 // session returns the request's session. A tampered, expired or foreign
@@ -42,7 +46,7 @@ func (h *Handlers) session(c echo.Context) *sessions.Session {
 	}
 	if tok, _ := s.Values[keyToken].(string); tok != "" {
 		sid, _ := s.Values[keySessionID].(string)
-		active, err := h.store.SessionActive(c.Request().Context(), sid, tokenHash(tok))
+		active, err := h.store.SessionActive(c.Request().Context(), sid, mangrove.TokenHash(tok))
 		if err != nil {
 			h.log.Error("checking a session failed; treating it as signed out", "request_id", RequestIDFromContext(c.Request().Context()), "err", err)
 		}
@@ -58,7 +62,7 @@ func (h *Handlers) session(c echo.Context) *sessions.Session {
 // store; whatever s held before is dropped.
 func (h *Handlers) startSession(c echo.Context, s *sessions.Session, token string) error {
 	h.forgetSession(c, s)
-	sid, err := h.store.CreateSession(c.Request().Context(), tokenHash(token), h.now().Add(sessionMaxAge*time.Second))
+	sid, err := h.store.CreateSession(c.Request().Context(), mangrove.TokenHash(token), h.now().Add(SessionMaxAge*time.Second))
 	if err != nil {
 		return err
 	}
@@ -79,7 +83,7 @@ func (h *Handlers) forgetSession(c echo.Context, s *sessions.Session) {
 }
 
 func (h *Handlers) saveSession(c echo.Context, s *sessions.Session) error {
-	s.Options = h.cookieOptions(c, sessionMaxAge)
+	s.Options = h.cookieOptions(c, SessionMaxAge)
 	return s.Save(c.Request(), c.Response())
 }
 
@@ -112,8 +116,8 @@ func (h *Handlers) sessionToken(c echo.Context) string {
 // currentToken is the token API calls are made with: the server-wide token
 // when one is configured, else the user's own.
 func (h *Handlers) currentToken(c echo.Context) string {
-	if h.serverToken != "" {
-		return h.serverToken
+	if h.identity.serverToken != "" {
+		return h.identity.serverToken
 	}
 	return h.sessionToken(c)
 }
@@ -123,17 +127,14 @@ func (h *Handlers) userLabel(c echo.Context) string {
 	if u, _ := h.session(c).Values[keyUser].(string); u != "" {
 		return u
 	}
-	if h.serverToken != "" {
+	if h.identity.serverToken != "" {
 		return h.proxyUserOr(c, "shared token")
 	}
-	return "token " + tokenHash(h.currentToken(c))[:8]
+	return "token " + mangrove.TokenHash(h.currentToken(c))[:tokenLabelLen]
 }
 
-// tokenHash identifies a token without keeping it.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+// tokenLabelLen is how much of a token's hash names a user who gave no name.
+const tokenLabelLen = 8
 
 // addFlash queues a message for the next page; the caller saves the session
 // (redirect does it through flashAndRedirect).
@@ -146,13 +147,15 @@ func (h *Handlers) flashAndRedirect(c echo.Context, kind, msg, to string) error 
 	return redirect(c, to)
 }
 
+// popFlashes takes the queued messages out of the session, and marks the
+// session for saving with the page that shows them (render does it).
 func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
 	s := h.session(c)
 	raw := s.Flashes(keyFlashes)
 	if len(raw) == 0 {
 		return nil
 	}
-	_ = h.saveSession(c, s) // removing shown flashes; a failure only repeats them
+	c.Set(flashesShownKey, true)
 	out := make([]views.Flash, 0, len(raw))
 	for _, r := range raw {
 		str, _ := r.(string)
@@ -165,16 +168,17 @@ func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
 	return out
 }
 
-// layout builds what every page shares.
+// layout builds what every page shares; the flashes it shows leave the
+// session when the page is rendered.
 func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
 	token := h.currentToken(c)
 	l := views.Layout{
 		Title:      title,
 		Nav:        nav,
 		SignedIn:   token != "",
-		CanSignOut: h.serverToken == "" && token != "",
+		CanSignOut: h.identity.serverToken == "" && token != "",
 		CSRF:       csrfToken(c),
-		Sandbox:    h.sandbox != nil,
+		Sandbox:    h.identity.sandbox != nil,
 	}
 	if token != "" {
 		l.UserLabel = h.userLabel(c)

@@ -27,25 +27,21 @@ func (h *Handlers) renderSignIn(c echo.Context, status int, msg, name string) er
 		Name:   name,
 		Next:   localPath(c.FormValue("next")),
 	}
-	if h.sandbox != nil {
-		p.DemoToken = h.sandbox.DemoToken
-		p.ReadOnly = h.sandbox.ReadOnlyToken
+	if h.identity.sandbox != nil {
+		p.DemoToken = h.identity.sandbox.DemoToken
+		p.ReadOnly = h.identity.sandbox.ReadOnlyToken
 	}
-	return render(c, status, views.SignInPage(p))
+	return h.render(c, status, views.SignInPage(p))
 }
 
 // signIn checks the token with one API call and keeps it in the session.
 func (h *Handlers) signIn(c echo.Context) error {
-	if h.serverToken != "" {
-		return redirect(c, "/ledgers")
+	if h.identity.serverToken != "" {
+		return redirect(c, views.LedgersPath())
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
 	token = strings.TrimPrefix(strings.TrimPrefix(token, "Bearer "), "bearer ")
-	name := strings.TrimSpace(c.FormValue("name"))
-	name = strings.ToValidUTF8(name, "")
-	if r := []rune(name); len(r) > 80 {
-		name = string(r[:80])
-	}
+	name := cleanUserName(c.FormValue("name"))
 	if !h.signinLimit.allow(c.RealIP(), h.now()) {
 		return h.renderSignIn(c, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.", name)
 	}
@@ -55,7 +51,7 @@ func (h *Handlers) signIn(c echo.Context) error {
 	case len(token) > maxTokenLength || !printableASCII(token):
 		return h.renderSignIn(c, http.StatusUnprocessableEntity, "That does not look like an API token: it is one line of letters, digits and punctuation, without spaces.", name)
 	}
-	_, err := h.client.Ledgers(c.Request().Context(), token, mangrove.ListOptions{Page: 1, PageSize: 1})
+	err := h.ledgers.CheckToken(c.Request().Context(), token)
 	switch {
 	case errors.Is(err, mangrove.ErrUnauthorized):
 		return h.renderSignIn(c, http.StatusUnprocessableEntity, "Mangrove did not accept this token. Check that you copied all of it and that it has not been revoked.", name)

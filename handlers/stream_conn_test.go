@@ -55,16 +55,16 @@ func TestDetachedStreamOnTheWire(t *testing.T) {
 	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" || !resp.Close {
 		t.Errorf("framing: transfer-encoding %v, close %v", resp.TransferEncoding, resp.Close)
 	}
-	evs := scanEvents(bufio.NewScanner(resp.Body), 1)
+	evs := scanEvents(resp.Body, 1)
 	if len(evs) != 1 || evs[0].name != "status" || !strings.Contains(evs[0].data, "task-status") {
 		t.Fatalf("first event: %+v", evs)
 	}
-	if n := app.Handlers.StreamSubscribers(); n != 1 {
+	if n := app.Streams.Subscribers(); n != 1 {
 		t.Fatalf("%d subscribers, want 1", n)
 	}
 	conn.Close()
 	deadline := time.Now().Add(2 * time.Second)
-	for app.Handlers.StreamSubscribers() != 0 {
+	for app.Streams.Subscribers() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("a subscriber that hung up is still counted after 2s")
 		}
@@ -110,7 +110,7 @@ func TestManyViewersJoinQuickly(t *testing.T) {
 				results <- result{err: err}
 				return
 			}
-			evs := scanEvents(bufio.NewScanner(resp.Body), 1)
+			evs := scanEvents(resp.Body, 1)
 			if len(evs) != 1 || evs[0].name != "status" {
 				results <- result{err: fmt.Errorf("first events %+v", evs)}
 				return

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -34,6 +33,12 @@ const maxErrorLen = 4000
 
 // Generation is one row of the audit log: who started which generation,
 // with which parameters, what the preview said and how it ended.
+//
+// Params and Preview are stored as versioned JSON (see RecordVersion). A
+// row whose JSON cannot be decoded (hand-edited, or left as it was by the
+// migration because it was not recognised) still reads and lists: it gets
+// zero Params (Version 0) and a nil Preview, while StartTime and EndTime,
+// which have columns of their own, stay right.
 type Generation struct {
 	ID         int64
 	CreatedAt  time.Time
@@ -43,8 +48,8 @@ type Generation struct {
 	LedgerName string
 	StartTime  time.Time
 	EndTime    time.Time
-	Params     json.RawMessage // the parameters as sent upstream (JSON)
-	Preview    json.RawMessage // preview entries seen at confirm time (JSON)
+	Params     GenerationParams // the parameters as sent upstream
+	Preview    []PreviewEntry   // the preview seen at confirm time; nil when none was recorded
 	ConfirmKey string
 	State      string
 	TaskID     *int64
@@ -98,19 +103,11 @@ func scanGeneration(r rowScanner) (Generation, error) {
 		id := taskID.Int64
 		g.TaskID = &id
 	}
-	g.Params = json.RawMessage(params)
-	g.Preview = json.RawMessage(preview)
+	// Undecodable JSON must not fail a listing (see Generation): the
+	// errors are dropped and the zero values stand for "not known".
+	g.Params, _ = decodeParams(params)
+	g.Preview, _ = decodePreview(preview)
 	return g, nil
-}
-
-func rawJSON(name string, m json.RawMessage) (string, error) {
-	if len(m) == 0 {
-		return "null", nil
-	}
-	if !json.Valid(m) {
-		return "", fmt.Errorf("store: %s is not valid JSON", name)
-	}
-	return string(m), nil
 }
 
 // BeginGeneration claims the confirmation key and records the generation
@@ -120,17 +117,21 @@ func rawJSON(name string, m json.RawMessage) (string, error) {
 // params hash gets the existing row and created=false, even once the key
 // has expired, so a reload or a double click shows the same generation.
 //
+// The store writes g.Params with Version set to RecordVersion. When
+// g.Preview is empty the row records the preview the key was issued with
+// (IssueConfirmKey), the server's own copy of what the user saw.
+//
 // The key must have been issued for g.TokenHash and paramsHash and, for the
 // first caller, be unexpired; otherwise the error is ErrKeyInvalid.
 func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g Generation) (Generation, bool, error) {
 	if !ValidConfirmKeyFormat(key) || g.TokenHash == "" || paramsHash == "" {
 		return Generation{}, false, ErrKeyInvalid
 	}
-	params, err := rawJSON("params", g.Params)
+	params, err := encodeParams(g.Params)
 	if err != nil {
 		return Generation{}, false, err
 	}
-	preview, err := rawJSON("preview", g.Preview)
+	preview, err := encodePreview(g.Preview)
 	if err != nil {
 		return Generation{}, false, err
 	}

@@ -2,9 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -52,11 +53,11 @@ func TestBeginGenerationStoresEverything(t *testing.T) {
 	if g.ConfirmKey != key || g.UserLabel != in.UserLabel || g.TokenHash != "tok" ||
 		g.LedgerID != in.LedgerID || g.LedgerName != in.LedgerName ||
 		!g.StartTime.Equal(in.StartTime) || !g.EndTime.Equal(in.EndTime) ||
-		string(g.Params) != string(in.Params) || string(g.Preview) != string(in.Preview) {
+		!sameParams(g.Params, withVersion(in.Params)) || !reflect.DeepEqual(g.Preview, in.Preview) {
 		t.Errorf("stored %+v\nfrom %+v", g, in)
 	}
 	got, err := s.Generation(ctx, g.ID)
-	if err != nil || fmt.Sprint(got) != fmt.Sprint(g) {
+	if err != nil || !reflect.DeepEqual(got, g) {
 		t.Errorf("Generation(%d) = %+v, %v\nwant %+v", g.ID, got, err, g)
 	}
 }
@@ -66,20 +67,30 @@ func TestBeginGenerationJSON(t *testing.T) {
 	ctx := context.Background()
 	key, _ := s.IssueConfirmKey(ctx, "tok", "params", nil)
 
-	bad := testGeneration("tok")
-	bad.Params = json.RawMessage(`{"start_time":`)
-	if _, _, err := s.BeginGeneration(ctx, key, "params", bad); err == nil || errors.Is(err, ErrKeyInvalid) {
-		t.Fatalf("invalid params JSON: err = %v", err)
+	// Values JSON cannot hold fail before anything is written.
+	for name, p := range map[string]GenerationParams{
+		"YearOutOfRange": {StartTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"NaNAmount":      {BatchAmounts: []BatchAmount{{BatchID: "b", PrimaryOutputAmount: math.NaN()}}},
+	} {
+		bad := testGeneration("tok")
+		bad.Params = p
+		if _, _, err := s.BeginGeneration(ctx, key, "params", bad); err == nil || errors.Is(err, ErrKeyInvalid) {
+			t.Fatalf("%s: err = %v", name, err)
+		}
 	}
 
 	empty := testGeneration("tok")
-	empty.Params, empty.Preview = nil, nil
+	empty.Params, empty.Preview = GenerationParams{}, nil
 	g, created, err := s.BeginGeneration(ctx, key, "params", empty)
 	if err != nil || !created {
-		t.Fatalf("nil JSON: %v %v", created, err)
+		t.Fatalf("empty records: %v %v", created, err)
 	}
-	if string(g.Params) != "null" || string(g.Preview) != "null" {
-		t.Fatalf("nil JSON stored as %s / %s", g.Params, g.Preview)
+	if g.Params.Version != RecordVersion || !g.Params.StartTime.IsZero() || g.Preview != nil {
+		t.Fatalf("empty records read back as %+v / %+v", g.Params, g.Preview)
+	}
+	params, preview := rawRecords(t, s, "generations", g.ID)
+	if params != `{"v":1,"start_time":"0001-01-01T00:00:00Z","end_time":"0001-01-01T00:00:00Z"}` || preview != "null" {
+		t.Fatalf("empty records stored as %s / %s", params, preview)
 	}
 }
 

@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,13 +28,13 @@ const (
 // IssueConfirmKey creates a one-time key bound to the user's token hash and
 // the previewed parameters' hash. The key is 32 random bytes in unpadded
 // base64url and expires after ConfirmKeyTTL. preview is what the preview
-// showed (JSON); the generation begun with the key records it. Expired,
-// unused keys are purged on the way.
-func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string, preview json.RawMessage) (string, error) {
+// showed; the generation begun with the key records it (an empty preview
+// is recorded as none). Expired, unused keys are purged on the way.
+func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string, preview []PreviewEntry) (string, error) {
 	if tokenHash == "" || paramsHash == "" {
 		return "", errors.New("store: issue confirmation key: empty token or params hash")
 	}
-	previewText, err := rawJSON("preview", preview)
+	previewText, err := encodePreview(preview)
 	if err != nil {
 		return "", err
 	}
@@ -85,16 +82,9 @@ func ValidConfirmKeyFormat(key string) bool {
 	return err == nil
 }
 
-// TokenHash returns the hex SHA-256 of an API token: the form in which a
-// token is stored and compared here, so the database never holds a token.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // checkConfirmKey verifies, inside tx, that key was issued for tokenHash and
 // paramsHash and has not expired at now, and returns the preview it was
-// issued for.
+// issued for, as stored (column text).
 func checkConfirmKey(ctx context.Context, tx *sql.Tx, key, tokenHash, paramsHash string, now time.Time) (string, error) {
 	var gotToken, gotParams, expires, preview string
 	err := tx.QueryRowContext(ctx,

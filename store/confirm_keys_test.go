@@ -3,9 +3,8 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"strings"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -82,13 +81,6 @@ func TestValidConfirmKeyFormat(t *testing.T) {
 				t.Errorf("ValidConfirmKeyFormat(%q) = %v, want %v", tt.key, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestTokenHash(t *testing.T) {
-	h := TokenHash("secret-token")
-	if len(h) != 64 || strings.Contains(h, "secret") || h != TokenHash("secret-token") || h == TokenHash("other") {
-		t.Fatalf("TokenHash = %q", h)
 	}
 }
 
@@ -185,15 +177,19 @@ func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
 func TestGenerationRecordsTheKeysPreview(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params", json.RawMessage(`[{"LedgerID":"lgr_a","Name":"A","Count":3}]`))
+	seen := []PreviewEntry{{LedgerID: "lgr_a", LedgerName: "A", Count: 3}}
+	key, err := s.IssueConfirmKey(ctx, "tok", "params", seen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, created, err := s.BeginGeneration(ctx, key, "params", Generation{TokenHash: "tok", LedgerID: "lgr_a", Params: json.RawMessage(`{}`)})
+	g, created, err := s.BeginGeneration(ctx, key, "params", Generation{TokenHash: "tok", LedgerID: "lgr_a"})
 	if err != nil || !created {
 		t.Fatalf("begin: %v %v", created, err)
 	}
-	if string(g.Preview) != `[{"LedgerID":"lgr_a","Name":"A","Count":3}]` {
-		t.Fatalf("preview recorded %s", g.Preview)
+	if !reflect.DeepEqual(g.Preview, seen) {
+		t.Fatalf("preview recorded %+v, want %+v", g.Preview, seen)
+	}
+	if _, preview := rawRecords(t, s, "generations", g.ID); preview != `{"v":1,"entries":[{"ledger_id":"lgr_a","ledger_name":"A","count":3}]}` {
+		t.Fatalf("preview column %s", preview)
 	}
 }

@@ -43,7 +43,11 @@ type Store struct {
 // Open opens (creating if needed) the SQLite database at path, switches it
 // to WAL mode and applies any pending migrations. The parent directory is
 // created if it does not exist.
-func Open(path string) (*Store, error) {
+func Open(path string) (*Store, error) { return open(path, migrations) }
+
+// open is Open applying only steps, so tests can build a database at an
+// earlier schema version.
+func open(path string, steps []migration) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("store: open %q: need a plain file path", path)
 	}
@@ -79,7 +83,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, steps); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -109,12 +113,20 @@ func (s *Store) checkWAL(ctx context.Context) error {
 	return nil
 }
 
+// migration is one schema step: SQL, or a Go function for changes that are
+// clearer in Go (rewriting stored JSON), or both, SQL first. Both run in
+// the migration's transaction.
+type migration struct {
+	sql string
+	run func(ctx context.Context, tx *sql.Tx) error
+}
+
 // migrations are applied in order; each runs once, in its own transaction,
 // and is recorded in schema_migrations. Never edit a released migration:
 // append a new one.
-var migrations = []string{
+var migrations = []migration{
 	// 1: confirmation keys and the generation audit log.
-	`CREATE TABLE confirm_keys (
+	{sql: `CREATE TABLE confirm_keys (
 		key         TEXT PRIMARY KEY,
 		token_hash  TEXT NOT NULL,
 		params_hash TEXT NOT NULL,
@@ -144,23 +156,26 @@ var migrations = []string{
 		updated_at  TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX generations_token_hash ON generations (token_hash, id);
-	CREATE INDEX generations_task_id ON generations (task_id);`,
+	CREATE INDEX generations_task_id ON generations (task_id);`},
 	// 2: the preview a key was issued for, so the audit row records the
 	// counts the user saw from the server's own copy, not from the form.
-	`ALTER TABLE confirm_keys ADD COLUMN preview TEXT NOT NULL DEFAULT '[]';`,
+	{sql: `ALTER TABLE confirm_keys ADD COLUMN preview TEXT NOT NULL DEFAULT '[]';`},
 	// 3: signed-in sessions, so that signing out ends a session for good: a
 	// copy of the cookie replayed later finds no row. Only hashes are kept.
-	`CREATE TABLE sessions (
+	{sql: `CREATE TABLE sessions (
 		id_hash    TEXT PRIMARY KEY,
 		token_hash TEXT NOT NULL,
 		created_at TEXT NOT NULL,
 		expires_at TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX sessions_expires_at ON sessions (expires_at);
-	CREATE INDEX sessions_token_hash ON sessions (token_hash);`,
+	CREATE INDEX sessions_token_hash ON sessions (token_hash);`},
+	// 4: params and preview JSON in the store's own versioned types
+	// (records.go) instead of mangrove's and views' types.
+	{run: upgradeRecords},
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, steps []migration) error {
 	if err := s.lockWrite(ctx); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -172,7 +187,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	)`); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
-	for i, m := range migrations {
+	for i, m := range steps {
 		version := i + 1
 		if err := s.applyMigration(ctx, version, m); err != nil {
 			return err
@@ -181,7 +196,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, version int, stmt string) error {
+func (s *Store) applyMigration(ctx context.Context, version int, m migration) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migration %d: %w", version, err)
@@ -195,8 +210,15 @@ func (s *Store) applyMigration(ctx context.Context, version int, stmt string) er
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("store: migration %d: %w", version, err)
+	if m.sql != "" {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("store: migration %d: %w", version, err)
+		}
+	}
+	if m.run != nil {
+		if err := m.run(ctx, tx); err != nil {
+			return fmt.Errorf("store: migration %d: %w", version, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 		version, formatTime(s.now())); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync"
@@ -66,7 +65,7 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("busy_timeout = %d, %v", busy, err)
 		}
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != len(migrations) {
+		if err != nil || v != len(migrations) || v != 4 {
 			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
 		}
 	})
@@ -148,7 +147,12 @@ func testGeneration(tokenHash string) Generation {
 		LedgerName: "Biochar removals",
 		StartTime:  time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 		EndTime:    time.Date(2025, 3, 31, 23, 59, 59, 0, time.UTC),
-		Params:     json.RawMessage(`{"start_time":"2025-01-01T00:00:00Z","end_time":"2025-03-31T23:59:59Z"}`),
-		Preview:    json.RawMessage(`[{"ledger_id":"led_123","batch_count":3}]`),
+		Params: GenerationParams{
+			StartTime:               time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+			EndTime:                 time.Date(2025, 3, 31, 23, 59, 59, 0, time.UTC),
+			SkippedDataPointTypeIDs: []int64{7},
+			BatchAmounts:            []BatchAmount{{BatchID: "bat_1", PrimaryOutputAmount: 2.5, AllocationGroup: "grp"}},
+		},
+		Preview: []PreviewEntry{{LedgerID: "led_123", LedgerName: "Biochar removals", Count: 3}},
 	}
 }

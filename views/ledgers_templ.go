@@ -605,7 +605,7 @@ func LedgerPage(p LedgerPageProps) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Page(p.Layout).Render(templ.WithChildren(ctx, templ_7745c5c3_Var26), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(ledgerLayout(p)).Render(templ.WithChildren(ctx, templ_7745c5c3_Var26), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1106,7 +1106,7 @@ func chartCaption(c *ChartData) string {
 		unit = " (" + c.Unit + ")"
 	}
 	s := "Primary output" + unit + " per period (bars, left axis) and ledger balance" + unit + " after the period's last batch (line, right axis), for the " +
-		itoa(c.BatchCount()) + " most recent " + plural(c.BatchCount(), "batch", "batches")
+		itoa(c.BatchCount()) + " most recent " + Plural(c.BatchCount(), "batch", "batches")
 	if c.BatchCount() > c.Len() {
 		s += " in " + itoa(c.Len()) + " periods; a period's batches (one per feedstock, say) are added up"
 	}

@@ -1,7 +1,6 @@
 package views
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 )
@@ -22,7 +21,9 @@ func TasksPath() string { return "/tasks" }
 
 func TaskPath(id int64) string { return "/tasks/" + strconv.FormatInt(id, 10) }
 
-func TaskEventsPath(id int64) string { return fmt.Sprintf("/tasks/%d/events", id) }
+func TaskEventsPath(id int64) string { return TaskPath(id) + "/events" }
+
+func TaskBatchesPath(id int64) string { return TaskPath(id) + "/batches" }
 
 func LedgerBatchesCSVPath(id string) string { return LedgerPath(id) + "/batches.csv" }
 

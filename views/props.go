@@ -16,6 +16,9 @@ type Layout struct {
 	CSRF       string
 	Flashes    []Flash
 	Sandbox    bool
+	// The fields below are set by the pages themselves (assets.go), never
+	// by handlers.
+
 	// RefreshSeconds, when set, adds a <noscript> refresh so a running task
 	// page keeps updating with JavaScript off.
 	RefreshSeconds int
@@ -233,6 +236,25 @@ type TaskStatusProps struct {
 	// BatchesURL loads the batches list when the status arrives over the
 	// event stream, which carries no per-user data.
 	BatchesURL string
+}
+
+// NotOurTask explains why a finished task's batches are not listed.
+const NotOurTask = "This task was not started from this dashboard, so which batches it wrote is not recorded here; open its ledger to see them."
+
+// description is the task's own progress text, or a word for its state.
+func description(s TaskStatusProps) string {
+	if s.Description != "" {
+		return s.Description
+	}
+	switch s.State {
+	case "pending":
+		return "Waiting to start"
+	case "complete":
+		return "Done"
+	case "failed":
+		return "Failed"
+	}
+	return ""
 }
 
 // Terminal reports whether the task has finished.

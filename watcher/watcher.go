@@ -1,12 +1,12 @@
 // Package watcher runs one poller per async task, shared by every viewer of
 // that task: ten browsers watching one generation cost the Mangrove API the
 // same as one. Each change is handed to a Publisher (the SSE bridge), and the
-// latest state is kept so a new viewer gets it at once.
+// latest state is kept so a new viewer gets it at once. Several subscribers
+// (the event streams, the generation audit) receive every change.
 package watcher
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,7 +39,8 @@ type Snapshot struct {
 func (s Snapshot) Terminal() bool { return s.Task.Terminal() }
 
 // Publisher receives every change of a watched task, on the watcher's own
-// goroutine. It must not block for long.
+// goroutine (or a page request's). It must not block: a slow subscriber
+// would delay every other one and the next poll.
 type Publisher interface {
 	Publish(taskID int64, s Snapshot)
 	// Stopped tells that the watcher of the task is gone (terminal or idle).
@@ -63,8 +64,10 @@ type Options struct {
 // Pool owns the watchers, one per task id.
 type Pool struct {
 	getter TaskGetter
-	pub    Publisher
 	opts   Options
+
+	subsMu sync.RWMutex
+	subs   []Publisher
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,8 +78,9 @@ type Pool struct {
 	polls    int64 // upstream calls made by watchers, for tests and metrics
 }
 
-// NewPool returns a pool; Close stops every watcher.
-func NewPool(getter TaskGetter, pub Publisher, opts Options) *Pool {
+// NewPool returns a pool; Subscribe adds the receivers of its changes and
+// Close stops every watcher.
+func NewPool(getter TaskGetter, opts Options) *Pool {
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
 	}
@@ -96,7 +100,33 @@ func NewPool(getter TaskGetter, pub Publisher, opts Options) *Pool {
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{getter: getter, pub: pub, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{}}
+	return &Pool{getter: getter, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{}}
+}
+
+// Subscribe adds a receiver of every change of every watched task, and of
+// every terminal state the pool sees, watched or not (a task that ended
+// while nobody watched it is published when it is next looked at). Call it
+// before the pool is used.
+func (p *Pool) Subscribe(pub Publisher) {
+	p.subsMu.Lock()
+	defer p.subsMu.Unlock()
+	p.subs = append(p.subs, pub)
+}
+
+func (p *Pool) publish(taskID int64, s Snapshot) {
+	p.subsMu.RLock()
+	defer p.subsMu.RUnlock()
+	for _, pub := range p.subs {
+		pub.Publish(taskID, s)
+	}
+}
+
+func (p *Pool) stopped(taskID int64) {
+	p.subsMu.RLock()
+	defer p.subsMu.RUnlock()
+	for _, pub := range p.subs {
+		pub.Stopped(taskID)
+	}
 }
 
 // ErrClosed is returned once the pool is shutting down.
@@ -104,11 +134,11 @@ var ErrClosed = errors.New("watcher: pool closed")
 
 type watch struct {
 	id      int64
-	token   string            // the token polls are made with: the latest authorised viewer's
-	allowed map[[32]byte]bool // token hashes already checked against this task
-	viewers int               // open streams
-	pinned  bool              // watched to the end regardless of viewers
-	idle    time.Time         // when viewers last dropped to zero
+	token   string          // the token polls are made with: the latest authorised viewer's
+	allowed map[string]bool // token hashes already checked against this task
+	viewers int             // open streams
+	pinned  bool            // watched to the end regardless of viewers
+	idle    time.Time       // when viewers last dropped to zero
 	latest  Snapshot
 	first   *progressMark // first running observation, for the rate estimate
 	wake    chan struct{}
@@ -120,13 +150,11 @@ type progressMark struct {
 	progress int
 }
 
-func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
-
 // Authorize checks token against the task and returns its latest state. A
 // token already checked while the watcher lives costs no API call; a new one
 // costs one. On success a watcher runs for the task (unless it is terminal).
 func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snapshot, error) {
-	key := tokenKey(token)
+	key := mangrove.TokenHash(token)
 	p.mu.Lock()
 	if p.ctx.Err() != nil {
 		p.mu.Unlock()
@@ -148,15 +176,18 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 	}
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	w := p.watchers[taskID]
+	if w == nil && task.Terminal() {
+		p.mu.Unlock()
+		snap := Snapshot{Task: *task, Seq: 1, ObservedAt: p.opts.Now()}
+		p.publish(taskID, snap) // nothing to watch, but the end may not be recorded yet
+		return snap, nil
+	}
+	defer p.mu.Unlock()
 	if w == nil {
 		snap := Snapshot{Task: *task, Seq: 1, ObservedAt: p.opts.Now()}
-		if task.Terminal() {
-			return snap, nil // nothing to watch
-		}
 		w = &watch{
-			id: taskID, token: token, allowed: map[[32]byte]bool{}, latest: snap,
+			id: taskID, token: token, allowed: map[string]bool{}, latest: snap,
 			idle: p.opts.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}),
 		}
 		p.observe(w, *task)
@@ -187,13 +218,17 @@ func (p *Pool) Current(ctx context.Context, taskID int64, token string, maxAge t
 	w := p.watchers[taskID]
 	if w == nil {
 		p.mu.Unlock()
-		return Snapshot{Task: *task, Seq: snap.Seq + 1, ObservedAt: p.opts.Now()}, nil
+		fresh := Snapshot{Task: *task, Seq: snap.Seq + 1, ObservedAt: p.opts.Now()}
+		if task.Terminal() {
+			p.publish(taskID, fresh)
+		}
+		return fresh, nil
 	}
 	changed := p.observe(w, *task)
 	fresh := w.latest
 	p.mu.Unlock()
 	if changed {
-		p.pub.Publish(taskID, fresh)
+		p.publish(taskID, fresh)
 	}
 	return fresh, nil
 }
@@ -275,7 +310,7 @@ func (p *Pool) run(w *watch) {
 		delete(p.watchers, w.id)
 		p.mu.Unlock()
 		close(w.done)
-		p.pub.Stopped(w.id)
+		p.stopped(w.id)
 	}()
 
 	failures := 0
@@ -312,7 +347,7 @@ func (p *Pool) run(w *watch) {
 			failures++
 			delay = backoff(p.opts.Interval, p.opts.MaxBackoff, failures)
 			p.opts.Logger.Warn("polling task failed, backing off", "task_id", w.id, "attempt", failures, "retry_in", delay.Round(time.Millisecond), "err", err)
-			p.setRetrying(w, fmt.Sprintf("Mangrove is not answering (%s); retrying in %s. The generation goes on regardless.", shortReason(err), delay.Round(time.Second)))
+			p.setRetrying(w, fmt.Sprintf("Mangrove is not answering (%s); retrying in %s. The generation goes on regardless.", mangrove.Describe(err), delay.Round(time.Second)))
 			if errors.Is(err, mangrove.ErrNotFound) || errors.Is(err, mangrove.ErrUnauthorized) {
 				if failures >= 5 {
 					return // the token lost access; viewers re-authorise on reconnect
@@ -329,7 +364,7 @@ func (p *Pool) run(w *watch) {
 		snap := w.latest
 		p.mu.Unlock()
 		if changed {
-			p.pub.Publish(w.id, snap)
+			p.publish(w.id, snap)
 		}
 		if task.Terminal() {
 			return
@@ -383,7 +418,7 @@ func (p *Pool) setRetrying(w *watch, msg string) {
 	snap := w.latest
 	p.mu.Unlock()
 	if changed {
-		p.pub.Publish(w.id, snap)
+		p.publish(w.id, snap)
 	}
 }
 
@@ -445,16 +480,4 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
-}
-
-func shortReason(err error) string {
-	var apiErr *mangrove.APIError
-	switch {
-	case errors.As(err, &apiErr):
-		return fmt.Sprintf("status %d", apiErr.Status)
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out"
-	default:
-		return "connection failed"
-	}
 }

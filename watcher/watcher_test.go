@@ -94,7 +94,7 @@ func waitStopped(t *testing.T, r *recorder, id int64) {
 func TestSharedPollerUntilTerminal(t *testing.T) {
 	api := newFakeAPI(running(0), running(30), running(60), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
 	rec := newRecorder()
-	p := NewPool(api, rec, Options{Interval: 10 * time.Millisecond})
+	p := newPool(api, rec, Options{Interval: 10 * time.Millisecond})
 	defer p.Close()
 
 	ctx := context.Background()
@@ -130,7 +130,7 @@ func TestSharedPollerUntilTerminal(t *testing.T) {
 
 func TestAuthorizeChecksEachToken(t *testing.T) {
 	api := newFakeAPI(running(10))
-	p := NewPool(api, newRecorder(), Options{Interval: time.Hour})
+	p := newPool(api, newRecorder(), Options{Interval: time.Hour})
 	defer p.Close()
 	ctx := context.Background()
 	if _, err := p.Authorize(ctx, 1, "good"); err != nil {
@@ -153,7 +153,7 @@ func TestAuthorizeChecksEachToken(t *testing.T) {
 func TestBackoffTellsViewersAndRecovers(t *testing.T) {
 	api := newFakeAPI(running(10), running(50), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
 	rec := newRecorder()
-	p := NewPool(api, rec, Options{Interval: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	p := newPool(api, rec, Options{Interval: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	defer p.Close()
 	if _, err := p.Authorize(context.Background(), 3, "good"); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestBackoffTellsViewersAndRecovers(t *testing.T) {
 func TestIdleWatcherStops(t *testing.T) {
 	api := newFakeAPI(running(10))
 	rec := newRecorder()
-	p := NewPool(api, rec, Options{Interval: 5 * time.Millisecond, IdleTimeout: 30 * time.Millisecond})
+	p := newPool(api, rec, Options{Interval: 5 * time.Millisecond, IdleTimeout: 30 * time.Millisecond})
 	defer p.Close()
 	if _, err := p.Authorize(context.Background(), 9, "good"); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestIdleWatcherStops(t *testing.T) {
 func TestTrackedWatcherIgnoresIdle(t *testing.T) {
 	api := newFakeAPI(running(10), running(20), running(30), running(40), running(50), mangrove.AsyncTask{State: mangrove.TaskFailed, Progress: 50})
 	rec := newRecorder()
-	p := NewPool(api, rec, Options{Interval: 10 * time.Millisecond, IdleTimeout: time.Millisecond})
+	p := newPool(api, rec, Options{Interval: 10 * time.Millisecond, IdleTimeout: time.Millisecond})
 	defer p.Close()
 	if err := p.Track(context.Background(), 4, "good"); err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestBackoffIsCapped(t *testing.T) {
 
 func TestPollBudgetStretchesTheInterval(t *testing.T) {
 	api := newFakeAPI(running(10))
-	p := NewPool(api, newRecorder(), Options{Interval: 2 * time.Second, PollBudget: 600})
+	p := newPool(api, newRecorder(), Options{Interval: 2 * time.Second, PollBudget: 600})
 	defer p.Close()
 	ctx := context.Background()
 	for id := int64(1); id <= 50; id++ {
@@ -271,7 +271,7 @@ func TestCurrentRefreshesAStaleState(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	p := NewPool(api, rec, Options{Interval: time.Hour, Now: clock})
+	p := newPool(api, rec, Options{Interval: time.Hour, Now: clock})
 	defer p.Close()
 	ctx := context.Background()
 	if _, err := p.Authorize(ctx, 5, "good"); err != nil {
@@ -290,5 +290,49 @@ func TestCurrentRefreshesAStaleState(t *testing.T) {
 	}
 	if last := rec.all(); len(last) == 0 || !last[len(last)-1].Terminal() {
 		t.Fatal("the refreshed terminal state was not published to the streams")
+	}
+}
+
+func newPool(getter TaskGetter, pub Publisher, opts Options) *Pool {
+	p := NewPool(getter, opts)
+	p.Subscribe(pub)
+	return p
+}
+
+// TestEverySubscriberGetsChanges: the streams and the audit both receive each
+// change, and a task seen finished without a watcher is published too, so its
+// end is recorded even when it ended while nobody watched.
+func TestEverySubscriberGetsChanges(t *testing.T) {
+	api := newFakeAPI(running(10), mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
+	first, second := newRecorder(), newRecorder()
+	p := NewPool(api, Options{Interval: 5 * time.Millisecond})
+	p.Subscribe(first)
+	p.Subscribe(second)
+	defer p.Close()
+	if err := p.Track(context.Background(), 1, "good"); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, first, 1)
+	waitStopped(t, second, 1)
+	for _, r := range []*recorder{first, second} {
+		snaps := r.all()
+		if len(snaps) == 0 || !snaps[len(snaps)-1].Terminal() {
+			t.Fatalf("a subscriber got %+v, want the end last", snaps)
+		}
+	}
+
+	// Task 2 is already finished when first looked at: nothing to watch,
+	// but its end reaches the subscribers once per look.
+	done := newFakeAPI(mangrove.AsyncTask{State: mangrove.TaskFailed})
+	rec := newRecorder()
+	q := NewPool(done, Options{Interval: time.Hour})
+	q.Subscribe(rec)
+	defer q.Close()
+	snap, err := q.Authorize(context.Background(), 2, "good")
+	if err != nil || !snap.Terminal() || q.Active() != 0 {
+		t.Fatalf("authorize: %+v, %v, %d watchers", snap, err, q.Active())
+	}
+	if got := rec.all(); len(got) != 1 || got[0].Task.State != mangrove.TaskFailed || got[0].Task.ID != 2 {
+		t.Fatalf("published %+v, want the failed state once", got)
 	}
 }

@@ -3,13 +3,15 @@
 package testapp
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -17,15 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/sessions"
-	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/carbon-dash/mangrove-dashboard/handlers"
+	"github.com/carbon-dash/mangrove-dashboard/internal/app"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
-	"github.com/carbon-dash/mangrove-dashboard/metrics"
-	"github.com/carbon-dash/mangrove-dashboard/store"
+	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 )
 
 // Options tune the app under test.
@@ -56,109 +53,71 @@ type Options struct {
 	ListenConfig *net.ListenConfig
 }
 
-// App is a running dashboard and its sandbox.
+// SessionSecret is the SESSION_SECRET of every test app.
+var SessionSecret = strings.Repeat("s", 32)
+
+// SessionKeys are the session cookie keys of every test app, for tests that
+// forge cookies.
+func SessionKeys() (hashKey, blockKey []byte) { return app.SessionKeys([]byte(SessionSecret)) }
+
+// App is a running dashboard and its sandbox, wired by internal/app.
 type App struct {
-	URL        string
+	*app.App
 	SandboxURL string // base URL of the sandbox API, with /api/v1
-	Sandbox    *sandbox.Server
-	Tokens     sandbox.Tokens
-	Handlers   *handlers.Handlers
-	Store      *store.Store
-	Client     *mangrove.Client
-	// Metrics has its own registry per app: read it with Metrics.Registry().
-	Metrics *metrics.Metrics
-	// Echo serves the dashboard; its Routes() are the route table.
-	Echo   *echo.Echo
-	server *httptest.Server
 }
 
 // Start runs a dashboard on a fresh sandbox; everything stops at test end.
 func Start(t testing.TB, opts Options) *App {
 	t.Helper()
 	dir := t.TempDir()
-	sb, err := sandbox.Open(sandbox.Options{DBPath: dir + "/sandbox.db", StepDelay: opts.StepDelay, RateLimit: opts.RateLimit, Faults: opts.Faults})
-	if err != nil {
-		t.Fatalf("sandbox: %v", err)
-	}
-	var sbHandler http.Handler = sb.Handler()
-	if opts.WrapSandbox != nil {
-		sbHandler = opts.WrapSandbox(sbHandler)
-	}
-	sbSrv := httptest.NewServer(sbHandler)
-	st, err := store.Open(dir + "/dashboard.db")
-	if err != nil {
-		t.Fatalf("store: %v", err)
-	}
-	cookies := sessions.NewCookieStore([]byte(strings.Repeat("h", 32)), []byte(strings.Repeat("b", 32)))
-	cookies.MaxAge(12 * 60 * 60)
-	m := metrics.New(prometheus.NewRegistry())
-	var clientOpts []mangrove.Option
-	if opts.ClientTimeout > 0 {
-		clientOpts = append(clientOpts, mangrove.WithTimeout(opts.ClientTimeout))
-	}
-	if opts.RateLimit > 0 {
-		clientOpts = append(clientOpts, mangrove.WithRateLimit(opts.RateLimit))
-	}
-	client := mangrove.NewClient(sbSrv.URL+"/api/v1", append(clientOpts,
-		mangrove.WithRetry(3, 20*time.Millisecond, 200*time.Millisecond),
-		mangrove.WithRequestIDFunc(handlers.RequestIDFromContext),
-		mangrove.WithHTTPClient(&http.Client{Transport: m.UpstreamTransport(nil, sbSrv.URL+"/api/v1")}))...)
-	proxies, err := handlers.ParseTrustedProxies(opts.TrustedProxies)
+	logw := cmp.Or[io.Writer](opts.LogWriter, io.Discard)
+	proxies, err := app.ParseTrustedProxies(opts.TrustedProxies)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logw := opts.LogWriter
-	if logw == nil {
-		logw = io.Discard
+	cfg := app.Config{
+		Addr: "127.0.0.1:0", SandboxAddr: "127.0.0.1:0", DataDir: dir,
+		StepDelay: opts.StepDelay, SandboxFaults: opts.Faults,
+		PollInterval:   cmp.Or(opts.PollInterval, time.Second),
+		SessionSecret:  SessionSecret,
+		TrustedProxies: proxies, UserHeader: opts.UserHeader,
+		Logger:                 slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RateLimit:              opts.RateLimit,
+		WrapSandbox:            opts.WrapSandbox,
+		ReadyCacheTTL:          opts.ReadyCacheTTL,
+		ServerTokenFromSandbox: opts.ServerToken,
+		ClientOptions:          []mangrove.Option{mangrove.WithRetry(3, 20*time.Millisecond, 200*time.Millisecond)},
 	}
-	poll := opts.PollInterval
-	if poll == 0 {
-		poll = time.Second
+	if opts.ClientTimeout > 0 {
+		cfg.ClientOptions = append(cfg.ClientOptions, mangrove.WithTimeout(opts.ClientTimeout))
 	}
-	deps := handlers.Deps{
-		Client: client, Store: st, Sessions: cookies, PollInterval: poll,
-		Logger:  slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Sandbox: &handlers.SandboxInfo{DemoToken: sb.Tokens().ReadWrite, ReadOnlyToken: sb.Tokens().ReadOnly},
-		Metrics: m, TrustedProxies: proxies, UserHeader: opts.UserHeader, ReadyCacheTTL: opts.ReadyCacheTTL,
-	}
-	if opts.ServerToken {
-		deps.ServerToken = sb.Tokens().ReadWrite
-	}
-	h, err := handlers.New(deps)
-	if err != nil {
-		t.Fatalf("handlers: %v", err)
-	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	h.Register(e)
-	srv := httptest.NewUnstartedServer(e)
 	if opts.ListenConfig != nil {
 		ln, err := opts.ListenConfig.Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("listen: %v", err)
 		}
-		srv.Listener.Close()
-		srv.Listener = ln
+		cfg.Listener = ln
 	}
-	srv.Config.RegisterOnShutdown(h.Close)
-	srv.Start()
+	a, err := app.New(cfg)
+	if err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	go func() { _ = a.Server.Serve(a.Listener) }()
 	t.Cleanup(func() {
-		h.Close()
-		srv.CloseClientConnections()
-		srv.Close()
-		sbSrv.CloseClientConnections()
-		sbSrv.Close()
-		_ = sb.Close()
-		_ = st.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
+		defer cancel()
+		a.Streams.Close()
+		_ = a.Server.Shutdown(ctx)
+		a.Close()
 	})
-	return &App{URL: srv.URL, SandboxURL: sbSrv.URL + "/api/v1", Sandbox: sb, Tokens: sb.Tokens(), Handlers: h, Store: st, Client: client, Metrics: m, Echo: e, server: srv}
+	return &App{App: a, SandboxURL: a.APIURL}
 }
 
 // Browser is an HTTP client with a cookie jar that does not follow
 // redirects, so tests see each 303.
 type Browser struct {
 	t        testing.TB
-	app      *App
+	baseURL  string
 	HTTP     *http.Client
 	mu       sync.Mutex
 	lastCSRF string
@@ -173,7 +132,7 @@ func (a *App) NewBrowser(t testing.TB) *Browser {
 // elsewhere (one started by main's run, say).
 func NewBrowserAt(t testing.TB, baseURL string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{t: t, app: &App{URL: baseURL}, HTTP: &http.Client{
+	return &Browser{t: t, baseURL: baseURL, HTTP: &http.Client{
 		Jar:     jar,
 		Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -212,7 +171,7 @@ func (b *Browser) do(req *http.Request) Response {
 // Get fetches a path of the dashboard.
 func (b *Browser) Get(path string) Response {
 	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, b.app.URL+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, b.baseURL+path, nil)
 	return b.do(req)
 }
 
@@ -245,7 +204,7 @@ func (b *Browser) Post(path string, form url.Values) Response {
 // PostRaw submits a form as is.
 func (b *Browser) PostRaw(path string, form url.Values) Response {
 	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, b.app.URL+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.baseURL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.do(req)
 }
@@ -264,18 +223,66 @@ func (a *App) WaitTask(t testing.TB, token string, id int64, timeout time.Durati
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for {
-		task, err := a.Client.AsyncTask(ctx, token, id)
-		if err != nil {
+	var task *mangrove.AsyncTask
+	WaitFor(t, timeout, fmt.Sprintf("task %d to end", id), func() bool {
+		var err error
+		if task, err = a.Client.AsyncTask(ctx, token, id); err != nil {
 			t.Fatalf("task %d: %v", id, err)
 		}
-		if task.Terminal() {
-			return task
+		return task.Terminal()
+	})
+	return task
+}
+
+// waitPoll is how often WaitFor checks its condition.
+const waitPoll = 20 * time.Millisecond
+
+// WaitFor checks cond until it holds, and fails the test when timeout
+// passes first: tests wait for the state they assert, never sleep.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("task %d still %s after %s", id, task.State, timeout)
-		case <-time.After(50 * time.Millisecond):
+		time.Sleep(waitPoll)
+	}
+}
+
+// LedgerByName finds a seeded ledger through the API.
+func (a *App) LedgerByName(t testing.TB, name string) mangrove.Ledger {
+	t.Helper()
+	ls, err := a.Client.AllLedgers(context.Background(), a.Tokens.ReadWrite)
+	if err != nil {
+		t.Fatalf("listing ledgers: %v", err)
+	}
+	for _, l := range ls {
+		if l.Name == name {
+			return l
 		}
 	}
+	t.Fatalf("no ledger named %q", name)
+	return mangrove.Ledger{}
+}
+
+// ReadEvents reads the events of a stream from r until it ends, or until
+// max events when max > 0. Blocks without data or a name (keep-alive
+// comments, a bare retry) are skipped.
+func ReadEvents(r io.Reader, max int) ([]taskstream.Event, error) {
+	var out []taskstream.Event
+	rd := taskstream.NewReader(r)
+	for max <= 0 || len(out) < max {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if ev.Event != "" || len(ev.Data) > 0 {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The engine over about 1,000,000 data points (5 years, 20 feedstocks, 6 runs a day),
-// the size of issue 5's table 5 (`go run ./bench -only 5` measures the same with
+// the size of issue 5's table 5 (`go run ./cmd/bench -only 5` measures the same with
 // baselines and writes BENCHMARKS.md). Seeding takes about half a minute; set
 // SANDBOX_BENCH_CACHE to a directory to seed once and reuse the file:
 //

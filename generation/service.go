@@ -1,0 +1,112 @@
+// Package generation is the batch generation workflow, without HTTP: the
+// preview (with its checks and a one-time confirmation key), the confirmation
+// (audit row → POST → mark → track), the recording of each outcome and final
+// state, and what a finished run wrote. It works over three small interfaces,
+// so its rules are tested without a server.
+package generation
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/ttlcache"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
+	"github.com/carbon-dash/mangrove-dashboard/store"
+	"github.com/carbon-dash/mangrove-dashboard/watcher"
+)
+
+// API is what the workflow asks of Mangrove (*mangrove.Client implements it).
+type API interface {
+	Ledger(ctx context.Context, token, ledgerID string) (*mangrove.Ledger, error)
+	RequiredInputs(ctx context.Context, token, ledgerID string) ([]mangrove.RequiredInput, error)
+	PreviewGeneration(ctx context.Context, token, ledgerID string, req mangrove.PreviewRequest) ([]mangrove.PreviewEntry, error)
+	StartGeneration(ctx context.Context, token, ledgerID string, req mangrove.GenerationRequest) (*mangrove.AsyncTask, error)
+	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
+	Projects(ctx context.Context, token string) ([]mangrove.Project, error)
+	DataPoints(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.DataPoint], error)
+}
+
+// Store is the audit log and the confirmation keys (*store.Store implements it).
+type Store interface {
+	IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string, preview []store.PreviewEntry) (string, error)
+	BeginGeneration(ctx context.Context, key, paramsHash string, g store.Generation) (store.Generation, bool, error)
+	MarkStarted(ctx context.Context, id, taskID int64) error
+	MarkRejected(ctx context.Context, id int64, msg string) error
+	MarkUnknown(ctx context.Context, id int64, msg string) error
+	MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error
+	GenerationByTask(ctx context.Context, taskID int64) (store.Generation, error)
+	WaitSettled(ctx context.Context, id int64) (store.Generation, error)
+	Generations(ctx context.Context, tokenHash string, limit, offset int) ([]store.Generation, int, error)
+}
+
+// Watchers follow tasks (*watcher.Pool implements it).
+type Watchers interface {
+	Track(ctx context.Context, taskID int64, token string) error
+	Current(ctx context.Context, taskID int64, token string, maxAge time.Duration) (watcher.Snapshot, error)
+	Authorize(ctx context.Context, taskID int64, token string) (watcher.Snapshot, error)
+	Latest(taskID int64) (watcher.Snapshot, bool)
+}
+
+// BatchesChanged is told when a generation may have written batches, so
+// cached reads can be dropped: token is the user's, or "" when unknown.
+type BatchesChanged func(token string)
+
+// Options are the workflow's dependencies; API, Store and Watchers are
+// required.
+type Options struct {
+	API      API
+	Store    Store
+	Watchers Watchers
+	// Metrics counts generations started and finished; nil uses a private registry.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Changed, when set, is told when batches may have changed.
+	Changed BatchesChanged
+}
+
+// Service runs the workflow. It is a watcher.Publisher: subscribed to the
+// watcher pool, it records the final state of every generation started here.
+type Service struct {
+	api      API
+	store    Store
+	watchers Watchers
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	changed  BatchesChanged
+	// finals serialises RecordFinal's check-then-mark, so each finish counts once.
+	finals  sync.Mutex
+	origins *ttlcache.Cache[int64, *store.Generation]
+}
+
+// The audit rows of running tasks kept for the event streams (Origin): as
+// many as tasks watched at once, for as long as a long generation runs.
+const (
+	originCacheTTL = time.Hour
+	originCacheMax = 4096
+)
+
+// New returns the workflow.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if o.Changed == nil {
+		o.Changed = func(string) {}
+	}
+	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
+		log: o.Logger, now: o.Now, changed: o.Changed,
+		origins: ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now)}
+}

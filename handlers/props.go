@@ -1,0 +1,213 @@
+package handlers
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/generation"
+	"github.com/carbon-dash/mangrove-dashboard/ledgers"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/store"
+	"github.com/carbon-dash/mangrove-dashboard/views"
+)
+
+// This file turns API, service and store types into view props.
+
+func ledgerRow(l mangrove.Ledger) views.LedgerRow {
+	r := views.LedgerRow{
+		ID:            l.ID,
+		Name:          l.Name,
+		Unit:          mangrove.Deref(l.Unit),
+		Cadence:       mangrove.Deref(l.Cadence),
+		PartitionType: mangrove.Deref(l.PartitionType),
+		UpdatedAt:     l.UpdatedAt,
+	}
+	if l.LatestModel != nil {
+		r.ModelName = cmp.Or(l.LatestModel.Name, l.LatestModel.ID)
+	}
+	return r
+}
+
+func inputRows(in []mangrove.RequiredInput) []views.RequiredInputRow {
+	rows := make([]views.RequiredInputRow, len(in))
+	for i, r := range in {
+		rows[i] = views.RequiredInputRow{
+			ID: r.ID, Name: r.Name, Slug: r.Slug, Unit: mangrove.Deref(r.Unit),
+			Category: r.Category, Subcategory: r.Subcategory, IsManualSelect: r.IsManualSelect,
+			FromLedgers: mangrove.Names(r.OutputOfLedgers),
+		}
+	}
+	return rows
+}
+
+func inputsErrorMessage(err error) string {
+	var apiErr *mangrove.APIError
+	if errors.As(err, &apiErr) && apiErr.Message != "" {
+		return "The required inputs could not be loaded: " + apiErr.Message
+	}
+	return "The required inputs could not be loaded right now."
+}
+
+func batchRow(b mangrove.Batch) views.BatchRow {
+	r := views.BatchRow{
+		ID: b.ID, TrackingID: mangrove.Deref(b.TrackingID), Start: b.StartTime, End: b.EndTime,
+		State: b.State, LedgerBalance: b.LedgerBalance, CreatedAt: b.CreatedAt,
+		Error: mangrove.Deref(b.ErrorMessage), Feedstock: strings.Join(mangrove.Names(b.Feedstocks), ", "),
+	}
+	if b.PrimaryOutput != nil {
+		v := b.PrimaryOutput.Value
+		r.Output = &v
+		r.OutputUnit = b.PrimaryOutput.Unit
+	}
+	if r.Error == "" && b.ModelRun != nil {
+		r.Error = mangrove.Deref(b.ModelRun.ErrorMessage)
+	}
+	return r
+}
+
+func batchRows(bs []mangrove.Batch) []views.BatchRow {
+	var rows []views.BatchRow
+	for _, b := range bs {
+		rows = append(rows, batchRow(b))
+	}
+	return rows
+}
+
+// chartData is the chart as the page's script takes it: in columns.
+func chartData(c *ledgers.Chart) *views.ChartData {
+	if c == nil {
+		return nil
+	}
+	d := &views.ChartData{Unit: c.Unit}
+	for _, p := range c.Points {
+		d.Start = append(d.Start, p.Start.Unix())
+		d.Output = append(d.Output, p.Output)
+		d.Balance = append(d.Balance, p.Balance)
+		d.Batches = append(d.Batches, p.Batches)
+	}
+	return d
+}
+
+// pager builds the pagination props, tolerating an absent info block.
+func pager(info *mangrove.Info, page, pageSize, items int, pageURL func(int) string) views.Pager {
+	p := views.Pager{Page: page, TotalPages: page, TotalItems: items, PageURL: pageURL}
+	if info != nil {
+		p.TotalItems = info.TotalItems
+		if pageSize > 0 {
+			p.TotalPages = (info.TotalItems + pageSize - 1) / pageSize
+		}
+		if info.CurrentPage > 0 {
+			p.Page = info.CurrentPage
+		}
+	}
+	p.TotalPages = max(p.TotalPages, 1)
+	return p
+}
+
+func formValues(f forms.GenerationForm) views.GenerationValues {
+	v := views.GenerationValues{
+		StartTime:      f.StartTime,
+		EndTime:        f.EndTime,
+		DataPointIDs:   f.DataPointIDs,
+		SkippedTypeIDs: map[string]bool{},
+	}
+	for _, id := range f.SkippedTypeIDs {
+		v.SkippedTypeIDs[id] = true
+	}
+	for _, r := range f.BatchAmounts {
+		v.BatchAmounts = append(v.BatchAmounts, views.BatchAmountValues{BatchID: r.BatchID, Amount: r.Amount, AllocationGroup: r.AllocationGroup})
+	}
+	return v
+}
+
+func inputDataRows(in []generation.InputData) []views.InputDataRow {
+	rows := make([]views.InputDataRow, len(in))
+	for i, d := range in {
+		rows[i] = views.InputDataRow{Name: d.Name, Slug: d.Slug, ManualSelect: d.ManualSelect, State: d.State, Count: d.Count, Earlier: d.Earlier}
+	}
+	return rows
+}
+
+func manualInputs(in []mangrove.RequiredInput) []views.ManualInput {
+	out := make([]views.ManualInput, len(in))
+	for i, r := range in {
+		out[i] = views.ManualInput{Name: r.Name, From: mangrove.Names(r.OutputOfLedgers)}
+	}
+	return out
+}
+
+func inputNames(in []mangrove.RequiredInput) []string {
+	names := make([]string, len(in))
+	for i, r := range in {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// paramList shows the recorded parameters in words.
+func paramList(g store.Generation) []views.KeyValue {
+	kv := []views.KeyValue{
+		{Key: "Ledger", Value: g.LedgerName + " (" + g.LedgerID + ")"},
+		{Key: "Range", Value: views.RangeUTC(g.StartTime, g.EndTime)},
+	}
+	kv = append(kv, paramDetails(g.Params)...)
+	if seen := previewSummary(g.Preview); seen != "" {
+		kv = append(kv, views.KeyValue{Key: "Preview at confirmation", Value: seen})
+	}
+	return kv
+}
+
+// paramDetails lists the optional parameters; none for Version 0 (nothing
+// recorded, or a row the store could not read).
+func paramDetails(p store.GenerationParams) []views.KeyValue {
+	var kv []views.KeyValue
+	if p.Version == 0 {
+		return nil
+	}
+	if len(p.DataPointIDs) > 0 {
+		kv = append(kv, views.KeyValue{Key: "Data point ids", Value: strings.Join(p.DataPointIDs, ", ")})
+	}
+	if len(p.SkippedDataPointTypeIDs) > 0 {
+		ids := make([]string, len(p.SkippedDataPointTypeIDs))
+		for i, id := range p.SkippedDataPointTypeIDs {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		kv = append(kv, views.KeyValue{Key: "Skipped input type ids", Value: strings.Join(ids, ", ")})
+	}
+	for _, a := range p.BatchAmounts {
+		kv = append(kv, views.KeyValue{Key: "Custom amount", Value: a.BatchID + ": " + strconv.FormatFloat(a.PrimaryOutputAmount, 'f', -1, 64)})
+	}
+	return kv
+}
+
+func previewSummary(entries []store.PreviewEntry) string {
+	parts := make([]string, len(entries))
+	for i, e := range entries {
+		parts[i] = fmt.Sprintf("%s: %d", e.LedgerName, e.Count)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func paramSummary(p store.GenerationParams) string {
+	if p.Version == 0 { // nothing recorded, or not readable
+		return ""
+	}
+	var parts []string
+	if n := len(p.DataPointIDs); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d data point ids", n))
+	}
+	if n := len(p.SkippedDataPointTypeIDs); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped inputs", n))
+	}
+	if n := len(p.BatchAmounts); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d custom amounts", n))
+	}
+	if len(parts) == 0 {
+		return "defaults"
+	}
+	return strings.Join(parts, ", ")
+}

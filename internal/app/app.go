@@ -1,0 +1,278 @@
+// Package app is the dashboard's only wiring: it builds the store, the
+// embedded sandbox (when no API URL is set), the API client, the services,
+// the event streams and the handlers from a Config. main, the whole-app
+// tests (internal/testapp) and the benchmarks (cmd/bench) all run it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/carbon-dash/mangrove-dashboard/generation"
+	"github.com/carbon-dash/mangrove-dashboard/handlers"
+	"github.com/carbon-dash/mangrove-dashboard/ledgers"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"github.com/carbon-dash/mangrove-dashboard/metrics"
+	"github.com/carbon-dash/mangrove-dashboard/store"
+	"github.com/carbon-dash/mangrove-dashboard/taskstream"
+	"github.com/carbon-dash/mangrove-dashboard/watcher"
+)
+
+// Server limits of the dashboard.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second // event streams lift it per request
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout        = 15 * time.Second
+	sandboxShutdownTimeout = 5 * time.Second
+)
+
+// App is a wired dashboard, ready to serve.
+type App struct {
+	// Handler serves the dashboard; Server serves Handler on Listener.
+	Handler  http.Handler
+	Server   *http.Server
+	Listener net.Listener
+	// URL is the dashboard's base URL; APIURL the Mangrove API's.
+	URL, APIURL string
+	// Sandbox is the embedded sandbox, nil against a real API.
+	Sandbox *sandbox.Server
+	Tokens  sandbox.Tokens
+
+	Echo       *echo.Echo
+	Store      *store.Store
+	Client     *mangrove.Client
+	Metrics    *metrics.Metrics
+	Watchers   *watcher.Pool
+	Streams    *taskstream.Streams
+	Ledgers    *ledgers.Service
+	Generation *generation.Service
+	Logger     *slog.Logger
+
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// New wires the dashboard. Nothing is served until Serve (or
+// Server.Serve(Listener)); Close releases everything.
+func New(cfg Config) (a *App, err error) {
+	a = &App{Logger: cfg.Logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.Logger == nil {
+		a.Logger = newLogger(os.Stderr)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	a.APIURL = cfg.APIURL
+	if a.APIURL == "" {
+		if err := a.startSandbox(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if a.Store, err = store.Open(filepath.Join(cfg.DataDir, "dashboard.db")); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.Store.Close() })
+	a.Metrics = metrics.New(newRegistry())
+	a.Client = newClient(cfg, a.APIURL, a.Metrics)
+	if cfg.UserHeader != "" && cfg.APIToken == "" && !cfg.ServerTokenFromSandbox {
+		a.Logger.Warn("USER_HEADER is only used with a server-wide token (MANGROVE_API_TOKEN); users who sign in name themselves")
+	}
+	if err := a.wireServices(cfg); err != nil {
+		return nil, err
+	}
+	return a, a.listen(cfg)
+}
+
+// wireServices builds the watcher pool, the services, the event streams and
+// the handlers, and subscribes the streams and the audit to the pool.
+func (a *App) wireServices(cfg Config) error {
+	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, Logger: a.Logger})
+	a.closers = append(a.closers, a.Watchers.Close)
+	a.Ledgers = ledgers.New(a.Client, ledgers.Options{Logger: a.Logger})
+	a.Generation = generation.New(generation.Options{
+		API: a.Client, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
+		Changed: a.Ledgers.BatchesChanged,
+	})
+	a.Streams = taskstream.New(taskstream.Options{
+		Watchers: a.Watchers, Render: handlers.StatusRenderer(a.Generation, a.Logger), Logger: a.Logger,
+	})
+	// Streams close before the watchers stop, so viewers are let go first.
+	a.closers = append(a.closers, a.Streams.Close)
+	a.Watchers.Subscribe(a.Streams)
+	a.Watchers.Subscribe(a.Generation)
+	a.Metrics.RegisterGauges(a.Streams.Subscribers, a.Watchers.Active)
+
+	hashKey, blockKey, err := sessionKeys(cfg)
+	if err != nil {
+		return err
+	}
+	cookies := sessions.NewCookieStore(hashKey, blockKey)
+	cookies.MaxAge(handlers.SessionMaxAge)
+	serverToken := cfg.APIToken
+	if cfg.ServerTokenFromSandbox {
+		serverToken = a.Tokens.ReadWrite
+	}
+	deps := handlers.Deps{
+		Ledgers: a.Ledgers, Generation: a.Generation, Streams: a.Streams, Store: a.Store, Sessions: cookies,
+		ServerToken: serverToken, Logger: a.Logger, Metrics: a.Metrics,
+		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
+	}
+	if a.Sandbox != nil {
+		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}
+	}
+	h, err := handlers.New(deps)
+	if err != nil {
+		return err
+	}
+	a.Echo = echo.New()
+	a.Echo.HideBanner, a.Echo.HidePort = true, true
+	h.Register(a.Echo)
+	a.Handler = a.Echo
+	return nil
+}
+
+// listen opens the dashboard's listener and builds its server.
+func (a *App) listen(cfg Config) error {
+	a.Listener = cfg.Listener
+	if a.Listener == nil {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("dashboard listen: %w", err)
+		}
+		a.Listener = ln
+	}
+	a.URL = "http://" + a.Listener.Addr().String()
+	a.Server = &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	a.Server.RegisterOnShutdown(a.Streams.Close) // streams never go idle: end them so Shutdown can finish
+	return nil
+}
+
+// Serve serves until ctx ends, then shuts down gracefully and closes
+// everything.
+func (a *App) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.Server.Serve(a.Listener) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.Logger.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		err = a.Server.Shutdown(shutdownCtx)
+	}
+	a.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close ends the event streams, stops the watchers and closes the store and
+// the sandbox, in the reverse order of their making. It is idempotent.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		for i := len(a.closers) - 1; i >= 0; i-- {
+			a.closers[i]()
+		}
+	})
+}
+
+// startSandbox opens the embedded sandbox and serves it on SandboxAddr.
+func (a *App) startSandbox(cfg Config) error {
+	sb, err := sandbox.Open(sandbox.Options{
+		DBPath:    filepath.Join(cfg.DataDir, "sandbox.db"),
+		StepDelay: cfg.StepDelay,
+		Faults:    cfg.SandboxFaults,
+		Token:     cfg.SandboxToken,
+		RateLimit: cfg.RateLimit,
+		Logger:    a.Logger.With("component", "sandbox"),
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = sb.Close() })
+	if cfg.PrepareSandbox != nil {
+		if err := cfg.PrepareSandbox(sb); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.SandboxAddr)
+	if err != nil {
+		return fmt.Errorf("sandbox listen: %w", err)
+	}
+	var h http.Handler = sb.Handler()
+	if cfg.WrapSandbox != nil {
+		h = cfg.WrapSandbox(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
+	go func() { _ = srv.Serve(ln) }()
+	a.closers = append(a.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), sandboxShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	a.Sandbox, a.Tokens = sb, sb.Tokens()
+	a.APIURL = "http://" + ln.Addr().String() + "/api/v1"
+	return nil
+}
+
+// newRegistry is a Prometheus registry with the Go runtime and process
+// metrics beside the dashboard's own.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	return reg
+}
+
+// newClient is the API client: per-token rate limit, request ids from the
+// dashboard's requests, upstream metrics.
+func newClient(cfg Config, apiURL string, m *metrics.Metrics) *mangrove.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.MaxIdleConnsPerHost > 0 {
+		tr.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
+	}
+	opts := []mangrove.Option{
+		mangrove.WithRequestIDFunc(handlers.RequestIDFromContext),
+		mangrove.WithHTTPClient(&http.Client{Transport: m.UpstreamTransport(tr, apiURL)}),
+	}
+	if cfg.RateLimit > 0 {
+		opts = append(opts, mangrove.WithRateLimit(cfg.RateLimit))
+	}
+	return mangrove.NewClient(apiURL, append(opts, cfg.ClientOptions...)...)
+}

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testConfig(t *testing.T) Config {
+	return Config{
+		Addr: "127.0.0.1:0", SandboxAddr: "127.0.0.1:0", DataDir: t.TempDir(),
+		PollInterval: time.Second, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+}
+
+// TestCloseIsSafeTwiceAtOnce: the server's shutdown hook and the end of
+// Serve may close at the same time.
+func TestCloseIsSafeTwiceAtOnce(t *testing.T) {
+	a, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Close() }()
+	}
+	wg.Wait()
+	a.Close()
+}
+
+// TestServeWiresEverything: one wiring serves the pages, the sandbox and
+// the metrics of the services it built, and stops when its context ends.
+func TestServeWiresEverything(t *testing.T) {
+	a, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Sandbox == nil || a.Tokens.ReadWrite == "" || a.APIURL == "" {
+		t.Fatalf("no embedded sandbox: %+v", a)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	for _, path := range []string{"/healthz", "/signin", "/static/css/app.css"} {
+		resp, err := http.Get(a.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	if _, err := a.Ledgers.Ledgers(ctx, a.Tokens.ReadWrite); err != nil {
+		t.Errorf("the ledgers service cannot reach the sandbox: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(ShutdownTimeout + 5*time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}

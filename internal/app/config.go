@@ -1,0 +1,219 @@
+package app
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"golang.org/x/term"
+)
+
+// Config is the dashboard's configuration: environment variables, each with
+// a flag of the same meaning that wins over it.
+type Config struct {
+	Addr         string
+	APIURL       string
+	APIToken     string
+	SandboxAddr  string
+	SandboxToken string
+	StepDelay    time.Duration
+	// SandboxFaults are injected by the embedded sandbox (SANDBOX_FAULTS); off by default.
+	SandboxFaults sandbox.Faults
+	DataDir       string
+	SessionSecret string
+	PollInterval  time.Duration
+	// TrustedProxies are the proxies whose forwarding headers are believed.
+	TrustedProxies []*net.IPNet
+	UserHeader     string
+
+	// The fields below are not configuration people set: tests and the
+	// benchmarks use them to run the same wiring.
+
+	// Logger, when set, replaces the stderr logger.
+	Logger *slog.Logger
+	// Listener, when set, is where the dashboard serves instead of Addr.
+	Listener net.Listener
+	// RateLimit, when set, raises the sandbox's requests a minute per token
+	// and the client's matching limiter (the real API's 1,000 otherwise).
+	RateLimit int
+	// MaxIdleConnsPerHost, when set, keeps that many idle connections to the
+	// API (net/http keeps 2), for load tests whose bursts would dial anew.
+	MaxIdleConnsPerHost int
+	// ClientOptions are added to the API client's options.
+	ClientOptions []mangrove.Option
+	// WrapSandbox wraps the embedded sandbox's handler (faults, observers).
+	WrapSandbox func(http.Handler) http.Handler
+	// PrepareSandbox runs on the embedded sandbox before the dashboard starts.
+	PrepareSandbox func(*sandbox.Server) error
+	// ReadyCacheTTL is how long /readyz reuses its upstream check.
+	ReadyCacheTTL time.Duration
+	// ServerTokenFromSandbox uses the sandbox's read-write token as the
+	// server-wide token (MANGROVE_API_TOKEN).
+	ServerTokenFromSandbox bool
+}
+
+// DefaultAddr is where the dashboard listens without ADDR.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Bounds of POLL_INTERVAL.
+const (
+	MinPollInterval = time.Second
+	MaxPollInterval = 5 * time.Second
+)
+
+// validHeaderName is an HTTP header name (RFC 9110 token characters).
+var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+
+// ParseConfig reads the configuration from flags (args) and environment
+// variables (getenv); a flag wins over its variable.
+func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	var stepDelay, poll, proxies, faults string
+	fs := flag.NewFlagSet("mangrove-dashboard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Addr, "addr", env("ADDR", DefaultAddr), "dashboard listen address (ADDR)")
+	fs.StringVar(&c.APIURL, "mangrove-api-url", env("MANGROVE_API_URL", ""), "base URL of a real Mangrove API; empty starts the sandbox (MANGROVE_API_URL)")
+	fs.StringVar(&c.APIToken, "mangrove-api-token", env("MANGROVE_API_TOKEN", ""), "optional server-wide API token (MANGROVE_API_TOKEN)")
+	fs.StringVar(&c.SandboxAddr, "sandbox-addr", env("SANDBOX_ADDR", "127.0.0.1:8081"), "sandbox listen address (SANDBOX_ADDR)")
+	fs.StringVar(&c.SandboxToken, "sandbox-token", env("SANDBOX_TOKEN", ""), "the sandbox's read-write demo token (SANDBOX_TOKEN)")
+	fs.StringVar(&stepDelay, "sandbox-step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time the sandbox spends per batch (SANDBOX_STEP_DELAY)")
+	fs.StringVar(&faults, "sandbox-faults", env("SANDBOX_FAULTS", ""), "faults the sandbox injects, e.g. latency=300ms,error_rate=0.2; empty for none (SANDBOX_FAULTS)")
+	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "./data"), "where SQLite files and generated secrets live (DATA_DIR)")
+	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from; empty generates keys in DATA_DIR (SESSION_SECRET)")
+	fs.StringVar(&poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
+	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
+	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	var err error
+	if c.StepDelay, err = time.ParseDuration(stepDelay); err != nil || c.StepDelay < 0 {
+		return Config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", stepDelay)
+	}
+	if c.SandboxFaults, err = sandbox.ParseFaults(faults); err != nil {
+		return Config{}, fmt.Errorf("SANDBOX_FAULTS: %w", err)
+	}
+	if c.PollInterval, err = time.ParseDuration(poll); err != nil || c.PollInterval < MinPollInterval || c.PollInterval > MaxPollInterval {
+		return Config{}, fmt.Errorf("POLL_INTERVAL %q: want a duration from %s to %s", poll, MinPollInterval, MaxPollInterval)
+	}
+	if c.APIURL != "" && !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
+		return Config{}, fmt.Errorf("MANGROVE_API_URL %q: want an http or https URL", c.APIURL)
+	}
+	c.APIURL = strings.TrimRight(c.APIURL, "/")
+	if c.APIURL != "" && c.SandboxFaults.Active() {
+		return Config{}, errors.New("SANDBOX_FAULTS applies to the embedded sandbox only: unset it, or unset MANGROVE_API_URL")
+	}
+	if c.TrustedProxies, err = ParseTrustedProxies(proxies); err != nil {
+		return Config{}, err
+	}
+	if c.UserHeader != "" {
+		if !validHeaderName.MatchString(c.UserHeader) {
+			return Config{}, fmt.Errorf("USER_HEADER %q: want a header name such as X-Forwarded-User", c.UserHeader)
+		}
+		if len(c.TrustedProxies) == 0 {
+			return Config{}, errors.New("USER_HEADER needs TRUSTED_PROXIES: the header is only believed from a trusted proxy")
+		}
+	}
+	if c.DataDir == "" {
+		return Config{}, errors.New("DATA_DIR must not be empty")
+	}
+	return c, nil
+}
+
+// sessionKeys derives the cookie keys from SESSION_SECRET, or generates them
+// once and keeps them in DATA_DIR so a restart does not sign everyone out.
+func sessionKeys(cfg Config) (hashKey, blockKey []byte, err error) {
+	secret := []byte(cfg.SessionSecret)
+	if len(secret) == 0 {
+		path := filepath.Join(cfg.DataDir, "session.key")
+		raw, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			secret, err = hex.DecodeString(strings.TrimSpace(string(raw)))
+			if err != nil || len(secret) < 32 {
+				return nil, nil, fmt.Errorf("%s is damaged: delete it to generate new keys (everyone will be signed out)", path)
+			}
+		case errors.Is(err, os.ErrNotExist):
+			secret = make([]byte, 64)
+			if _, err := rand.Read(secret); err != nil {
+				return nil, nil, err
+			}
+			if err := os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+				return nil, nil, err
+			}
+		default:
+			return nil, nil, err
+		}
+	} else if len(secret) < 32 {
+		return nil, nil, errors.New("SESSION_SECRET must be at least 32 characters")
+	}
+	hashKey, blockKey = SessionKeys(secret)
+	return hashKey, blockKey, nil
+}
+
+// SessionKeys derives the session cookie's signing and encryption keys from
+// a secret.
+func SessionKeys(secret []byte) (hashKey, blockKey []byte) {
+	h := sha256.Sum256(append([]byte("mangrove-dashboard session hash\x00"), secret...))
+	b := sha256.Sum256(append([]byte("mangrove-dashboard session block\x00"), secret...))
+	return h[:], b[:]
+}
+
+// newLogger writes JSON lines, or readable text on a terminal.
+func newLogger(w *os.File) *slog.Logger {
+	if term.IsTerminal(int(w.Fd())) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// ParseTrustedProxies reads TRUSTED_PROXIES: comma-separated CIDRs
+// ("10.0.0.0/8") or single addresses ("192.0.2.7", taken as /32 or /128).
+// An empty string trusts no proxy.
+func ParseTrustedProxies(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR", part)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

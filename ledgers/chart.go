@@ -1,0 +1,126 @@
+package ledgers
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+)
+
+const (
+	// ChartBatchLimit is how many of the most recent batches the chart
+	// shows: two pages of chartPageSize.
+	ChartBatchLimit = 200
+	chartPageSize   = 100
+	// chartTimeout bounds the chart's reads: it is extra and must not hold
+	// the page up.
+	chartTimeout = 5 * time.Second
+)
+
+// Chart is a ledger's output over time: one point per period start, oldest
+// first. A period with several batches (a ledger partitioned by feedstock
+// has one per feedstock) shows their summed output and the balance after its
+// last batch.
+type Chart struct {
+	Unit   string
+	Points []ChartPoint
+}
+
+// ChartPoint is one period of the chart.
+type ChartPoint struct {
+	Start   time.Time
+	Output  *float64 // nil when no batch of the period has one
+	Balance *float64 // nil when absent
+	Batches int
+}
+
+// chart returns the chart of a ledger's most recent batches, from the cache
+// or the API. A failure leaves the page without a chart.
+func (s *Service) chart(ctx context.Context, token, ledgerID, unit string) *Chart {
+	key := chartKey{token: mangrove.TokenHash(token), ledgerID: ledgerID}
+	if c, ok := s.charts.Get(key); ok {
+		return c
+	}
+	ctx, cancel := context.WithTimeout(ctx, chartTimeout)
+	defer cancel()
+	batches, err := s.recentBatches(ctx, token, ledgerID)
+	if err != nil {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.log.Warn("loading the chart's batches failed", "ledger_id", ledgerID, "err", err)
+		}
+		return nil
+	}
+	c := ChartOf(batches, unit)
+	s.charts.Put(key, c)
+	return c
+}
+
+// recentBatches reads the most recent batches by period start, whatever the
+// table's filters and page.
+func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) ([]mangrove.Batch, error) {
+	var out []mangrove.Batch
+	for page := 1; len(out) < ChartBatchLimit; page++ {
+		list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
+			Page: page, PageSize: chartPageSize, Sort: []string{"-start_time"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list.Data...)
+		if list.Info == nil || list.Info.NextPage == nil || len(list.Data) == 0 {
+			break
+		}
+	}
+	if len(out) > ChartBatchLimit {
+		out = out[:ChartBatchLimit]
+	}
+	return out, nil
+}
+
+// ChartOf turns batches into the chart; it is nil when nothing can be drawn.
+func ChartOf(batches []mangrove.Batch, ledgerUnit string) *Chart {
+	sorted := slices.Clone(batches)
+	slices.SortStableFunc(sorted, func(a, b mangrove.Batch) int {
+		if c := a.StartTime.Compare(b.StartTime); c != 0 {
+			return c
+		}
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(mangrove.Deref(a.TrackingID)+"\x00"+a.ID, mangrove.Deref(b.TrackingID)+"\x00"+b.ID)
+	})
+	c := &Chart{Unit: ledgerUnit}
+	drawable := false
+	for _, b := range sorted {
+		n := len(c.Points)
+		if n == 0 || !c.Points[n-1].Start.Equal(b.StartTime) {
+			c.Points = append(c.Points, ChartPoint{Start: b.StartTime})
+			n++
+		}
+		pt := &c.Points[n-1]
+		pt.Batches++
+		if b.PrimaryOutput != nil {
+			sum := b.PrimaryOutput.Value
+			if pt.Output != nil {
+				sum += *pt.Output
+			}
+			pt.Output = &sum
+			if c.Unit == "" {
+				c.Unit = b.PrimaryOutput.Unit
+			}
+			drawable = true
+		}
+		if b.LedgerBalance != nil {
+			v := *b.LedgerBalance
+			pt.Balance = &v
+			drawable = true
+		}
+	}
+	if !drawable {
+		return nil
+	}
+	return c
+}
