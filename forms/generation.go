@@ -83,7 +83,7 @@ var (
 	ErrDateEmpty = errors.New("enter a date")
 	//lint:ignore ST1005 the text is the message shown next to the field, a sentence
 	ErrDateFormat = errors.New(msgDateFormat)
-	ErrDateYear = errors.New(msgDateYear) // built at run time: staticcheck does not judge it
+	ErrDateYear   = errors.New(msgDateYear) // built at run time: staticcheck does not judge it
 )
 
 var (

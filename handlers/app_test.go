@@ -128,8 +128,7 @@ func TestServerWideTokenSkipsSignIn(t *testing.T) {
 
 func TestLedgers(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	r := b.Get("/ledgers")
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d", r.Status)
@@ -162,8 +161,7 @@ func TestLedgers(t *testing.T) {
 
 func TestLedgerPage(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	r := b.Get("/ledgers/" + id + "?page_size=10&sort=start_time")
@@ -224,8 +222,7 @@ func preview(t *testing.T, b *testapp.Browser, id string, form url.Values) testa
 
 func TestGenerationFlow(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 150 * time.Millisecond, PollInterval: time.Second})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	ctx := context.Background()
 
@@ -346,9 +343,7 @@ func readEvents(t *testing.T, b *testapp.Browser, u string, timeout time.Duratio
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := b.HTTP.Do(req)
+	resp, err := testapp.OpenEvents(ctx, b.HTTP, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,8 +366,7 @@ func scanEvents(r io.Reader, max int) []sseEvent {
 
 func TestGenerationFormErrors(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	r := preview(t, b, id, url.Values{"start_time": {"2025-03-31"}, "end_time": {"2025-01-01"}, "data_point_ids": {"in_abc, in_def"}})
@@ -439,8 +433,7 @@ func mustLedgers(t *testing.T, app *testapp.App) []mangrove.Ledger {
 
 func TestConfirmKeyBoundToParameters(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
 	confirm := formValues(t, r.Body, `form[action$="/generations"]`)
@@ -456,8 +449,7 @@ func TestConfirmKeyBoundToParameters(t *testing.T) {
 
 func TestConcurrentConfirmationsStartOne(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
 	confirm := formValues(t, r.Body, `form[action$="/generations"]`)
@@ -517,8 +509,7 @@ func startTask(t *testing.T, app *testapp.App) int64 {
 
 func TestTaskEvents(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 400 * time.Millisecond, PollInterval: time.Second})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	taskID := startTask(t, app)
 	eventsURL := app.URL + "/tasks/" + strconv.FormatInt(taskID, 10) + "/events"
 
@@ -611,8 +602,7 @@ func TestTenViewersCostOnePoller(t *testing.T) {
 	var wg sync.WaitGroup
 	startAt := time.Now()
 	for range 10 {
-		b := app.NewBrowser(t)
-		b.SignIn(app.Tokens.ReadWrite)
+		b := app.SignedIn(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -635,8 +625,7 @@ func TestTenViewersCostOnePoller(t *testing.T) {
 
 func TestHistoryIsPerToken(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
 	r = b.Post("/ledgers/"+id+"/generations", formValues(t, r.Body, `form[action$="/generations"]`))
@@ -655,8 +644,7 @@ func TestHistoryIsPerToken(t *testing.T) {
 
 func TestUnknownTask(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	for _, p := range []string{"/tasks/999999", "/tasks/abc", "/tasks/-1", "/tasks/999999/events", "/nope"} {
 		if r := b.Get(p); r.Status != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, r.Status)

@@ -46,8 +46,7 @@ func allBatches(t *testing.T, app *testapp.App, id string, opts mangrove.ListOpt
 func TestExportBatchesCSV(t *testing.T) {
 	defer handlers.SetExportPageSize(7)() // several pages from the 24 seeded batches
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	// The ledger page links the export with its filters.
@@ -157,8 +156,7 @@ func TestExportBatchesFailsMidway(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	failPage2.Store(true)
 	resp, err := b.HTTP.Get(app.URL + "/ledgers/" + id + "/batches.csv")
@@ -176,8 +174,7 @@ func TestExportBatchesFailsMidway(t *testing.T) {
 
 func TestExportHistoryCSV(t *testing.T) {
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	var locations []string
 	for _, rng := range [][2]string{{"2025-01-01", "2025-01-31"}, {"2025-02-01", "2025-02-28"}} {

@@ -83,8 +83,7 @@ func TestFaultsBecomeClearPages(t *testing.T) {
 				opts.ClientTimeout = 150 * time.Millisecond
 			}
 			app := testapp.Start(t, opts)
-			b := app.NewBrowser(t)
-			b.SignIn(app.Tokens.ReadWrite)
+			b := app.SignedIn(t)
 			ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 			b.Get("/ledgers/" + ncr + "/generate") // a CSRF token for the preview
 			taskID := strconv.FormatInt(startTask(t, app), 10)
@@ -161,8 +160,7 @@ func TestGETsRecoverWithinTheRetryBudget(t *testing.T) {
 		t.Run(tc.spec, func(t *testing.T) {
 			t.Parallel()
 			app := testapp.Start(t, testapp.Options{})
-			b := app.NewBrowser(t)
-			b.SignIn(app.Tokens.ReadWrite)
+			b := app.SignedIn(t)
 			setFaults(t, app, tc.spec)
 			before := app.Sandbox.RequestCount("GET /api/v1/ledgers")
 			ok := 0
@@ -217,9 +215,7 @@ type eventStream struct {
 func openEvents(t *testing.T, b *testapp.Browser, u string) *eventStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := b.HTTP.Do(req)
+	resp, err := testapp.OpenEvents(ctx, b.HTTP, u)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -276,8 +272,7 @@ func (s *eventStream) until(t *testing.T, timeout time.Duration, what string, ma
 func TestWatcherRetriesThroughAnOutage(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{StepDelay: 100 * time.Millisecond, PollInterval: 50 * time.Millisecond})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	r, _ := confirmThroughUI(t, b, ncr, "2025-01-01", "2025-03-31")
 	taskID := taskIDFrom(t, r.Location)
@@ -328,8 +323,7 @@ func TestGenerationFailingMidway(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		Faults: sandbox.Faults{FailGeneration: 1}})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	r, _ := confirmThroughUI(t, b, ncr, "2025-01-01", "2025-03-31")
 	taskID := taskIDFrom(t, r.Location)
@@ -366,8 +360,7 @@ func TestGenerationFailingMidway(t *testing.T) {
 func TestConfirmTimeoutIsUnknownAndNeverRetried(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{ClientTimeout: 300 * time.Millisecond})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	ctx := context.Background()
 
@@ -441,8 +434,7 @@ func TestConfirmDroppedOrFailedIsUnknown(t *testing.T) {
 		t.Run(spec, func(t *testing.T) {
 			t.Parallel()
 			app := testapp.Start(t, testapp.Options{})
-			b := app.NewBrowser(t)
-			b.SignIn(app.Tokens.ReadWrite)
+			b := app.SignedIn(t)
 			ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 			r := preview(t, b, ncr, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
 			confirm := formValues(t, r.Body, `form[action$="/generations"]`)

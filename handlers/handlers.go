@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carbon-dash/mangrove-dashboard/generation"
 	"github.com/carbon-dash/mangrove-dashboard/ledgers"
@@ -44,9 +43,8 @@ type Deps struct {
 	// Sandbox is non-nil when the dashboard runs on its embedded sandbox.
 	Sandbox *SandboxInfo
 	Logger  *slog.Logger
-	Now     func() time.Time
-	// Metrics records Prometheus metrics and serves /metrics; when nil a
-	// private registry is used.
+	Now     func() time.Time // nil: time.Now
+	// Metrics records Prometheus metrics and serves /metrics.
 	Metrics *metrics.Metrics
 	// TrustedProxies are the networks whose X-Forwarded-For,
 	// X-Forwarded-Proto and UserHeader are believed; none by default.
@@ -87,17 +85,11 @@ type identity struct {
 
 // New checks the dependencies and builds the handlers.
 func New(d Deps) (*Handlers, error) {
-	if d.Ledgers == nil || d.Generation == nil || d.Streams == nil || d.Store == nil || d.Sessions == nil {
-		return nil, errors.New("handlers: ledgers, generation, streams, store and sessions are required")
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
+	if d.Ledgers == nil || d.Generation == nil || d.Streams == nil || d.Store == nil || d.Sessions == nil || d.Logger == nil || d.Metrics == nil {
+		return nil, errors.New("handlers: ledgers, generation, streams, store, sessions, logger and metrics are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if d.Metrics == nil {
-		d.Metrics = metrics.New(prometheus.NewRegistry())
 	}
 	return &Handlers{
 		ledgers:    d.Ledgers,

@@ -72,9 +72,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 func streamOnce(client *http.Client, u string, early bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := client.Do(req)
+	resp, err := testapp.OpenEvents(ctx, client, u)
 	if err != nil {
 		return err
 	}
@@ -98,8 +96,7 @@ func streamOnce(client *http.Client, u string, early bool) error {
 func TestNoLeakAfter2000StreamCycles(t *testing.T) {
 	// A long task (60 batches of 1s) keeps the stream live throughout.
 	app := testapp.Start(t, testapp.Options{StepDelay: time.Second, PollInterval: 200 * time.Millisecond})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	start, _ := time.Parse(time.DateOnly, "2024-01-01")
 	end, _ := time.Parse(time.RFC3339, "2025-03-31T23:59:59Z")
@@ -259,9 +256,7 @@ func TestNoLeakAfter200WatchedTasks(t *testing.T) {
 func readAll(client *http.Client, u string) ([]sseEvent, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := client.Do(req)
+	resp, err := testapp.OpenEvents(ctx, client, u)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
 // opsMetrics reads /metrics into series → value, the series written as in
@@ -158,8 +158,7 @@ func TestReadyz(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	sb := &opsSandbox{}
 	app := testapp.Start(t, testapp.Options{StepDelay: 300 * time.Millisecond, PollInterval: time.Second, WrapSandbox: sb.wrap})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 
 	if r := b.Get("/ledgers/" + id); r.Status != http.StatusOK {
@@ -262,8 +261,7 @@ func (ht headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestRequestIDReachesSandbox(t *testing.T) {
 	sb := &opsSandbox{}
 	app := testapp.Start(t, testapp.Options{WrapSandbox: sb.wrap})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 
 	const id = "req-ops-test-0123456789"
 	b.HTTP.Transport = headerTransport{h: http.Header{"X-Request-Id": {id}}}
@@ -287,24 +285,11 @@ func TestRequestIDReachesSandbox(t *testing.T) {
 	}
 }
 
-// logLines collects the dashboard's JSON log lines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// requestLog returns the request log line of path, decoded.
-func (l *logLines) requestLog(path string) map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// requestLog returns the request log line of path from the dashboard's JSON
+// log, decoded.
+func requestLog(logs *testkit.Buffer, path string) map[string]any {
 	var found map[string]any
-	for _, line := range strings.Split(l.buf.String(), "\n") {
+	for _, line := range strings.Split(logs.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" && m["path"] == path {
 			found = m
@@ -326,7 +311,7 @@ func TestTrustedProxies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &logLines{}
+			logs := &testkit.Buffer{}
 			app := testapp.Start(t, testapp.Options{TrustedProxies: tt.proxies, LogWriter: logs})
 			b := app.NewBrowser(t)
 			b.HTTP.Transport = headerTransport{h: forwarded}
@@ -336,7 +321,7 @@ func TestTrustedProxies(t *testing.T) {
 			if hsts != tt.trusted || secure != tt.trusted {
 				t.Errorf("HSTS %v, Secure cookie %v; want both %v", hsts, secure, tt.trusted)
 			}
-			line := logs.requestLog("/signin")
+			line := requestLog(logs, "/signin")
 			wantIP := "127.0.0.1"
 			if tt.trusted {
 				wantIP = "203.0.113.9"

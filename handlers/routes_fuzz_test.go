@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
 // The HTTP-level fuzz and property tests throw random paths, query strings,
@@ -26,17 +27,16 @@ import (
 // fuzzTarget is a signed-in dashboard served in-process.
 type fuzzTarget struct {
 	app     *testapp.App
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	cookies []*http.Cookie // session and CSRF cookies of a signed-in browser
 	csrf    string
 	routes  []*echo.Route
 }
 
 func newFuzzTarget(t testing.TB) *fuzzTarget {
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	app := testapp.Start(t, testapp.Options{LogWriter: logs})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	b.Get("/ledgers")
 	u, _ := url.Parse(app.URL)
 	ft := &fuzzTarget{app: app, logs: logs, cookies: b.HTTP.Jar.Cookies(u), csrf: b.CSRF()}
@@ -255,8 +255,7 @@ func FuzzRoutes(f *testing.F) {
 func TestLimitsHaveMessages(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	b.Get("/ledgers/" + ncr + "/generate")
 	ids := make([]string, 501)

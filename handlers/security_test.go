@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
 // testapp's session keys.
@@ -74,8 +75,7 @@ func TestEveryStateChangingRouteNeedsCSRF(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{})
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
-	victim := app.NewBrowser(t)
-	victim.SignIn(app.Tokens.ReadWrite)
+	victim := app.SignedIn(t)
 	// A real, unused confirmation key: a request reaching the confirm
 	// handler with it would start a generation.
 	r := preview(t, victim, ncr, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}})
@@ -197,8 +197,7 @@ func statusWithCookie(t *testing.T, app *testapp.App, value string) int {
 func TestSessionCookies(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	good := sessionCookie(t, app, b)
 	const signedIn, signedOut = http.StatusOK, http.StatusSeeOther
 
@@ -261,8 +260,7 @@ func TestSessionCookies(t *testing.T) {
 	}
 
 	// A second browser of the same user stays signed in when the first signs out.
-	b2 := app.NewBrowser(t)
-	b2.SignIn(app.Tokens.ReadWrite)
+	b2 := app.SignedIn(t)
 	if r := b.Post("/signout", nil); r.Status != http.StatusSeeOther {
 		t.Fatalf("sign out: %d", r.Status)
 	}
@@ -375,8 +373,7 @@ func TestSignInIsRateLimitedPerClient(t *testing.T) {
 func TestOtherProjectSeesNothing(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{StepDelay: 300 * time.Millisecond, PollInterval: 100 * time.Millisecond})
-	a := app.NewBrowser(t)
-	a.SignIn(app.Tokens.ReadWrite)
+	a := app.SignedIn(t)
 	bb := app.NewBrowser(t)
 	bb.SignIn(app.Tokens.Other)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
@@ -563,7 +560,7 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 // and the session cookie's values.
 func TestSecretsStayOut(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	app := testapp.Start(t, testapp.Options{StepDelay: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond, LogWriter: logs})
 	// The other project's token: the sandbox's sign-in page shows the demo
 	// tokens on purpose, never this one.
@@ -695,8 +692,7 @@ func TestRedirectsStayLocal(t *testing.T) {
 		"/\r\nSet-Cookie: x=1", "/ledgers\r\nLocation: //evil.example", " //evil.example", "\x00//evil.example",
 		"/\x0b/evil.example", "evil.example", "//evil.example@dash", "/%5C%5Cevil.example", "data:text/html,x",
 	}
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	base, _ := url.Parse(app.URL)
 	check := func(how, in, loc string) {
 		t.Helper()
@@ -734,21 +730,4 @@ func browserish(loc string) string {
 	}, loc)
 	loc = strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' })
 	return strings.ReplaceAll(loc, "\\", "/")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -50,8 +50,7 @@ func TestStuckViewerDoesNotStallOthers(t *testing.T) {
 		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
 	}}
 	app := testapp.Start(t, testapp.Options{StepDelay: 2 * time.Second, ListenConfig: lc})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	path := "/tasks/" + strconv.FormatInt(startTask(t, app), 10) + "/events"
 	if err := joinInPlace(app, b, path, 5*time.Second); err != nil {
 		t.Fatal(err)

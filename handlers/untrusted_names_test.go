@@ -102,8 +102,7 @@ func TestHostileNamesRenderAsText(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		WrapSandbox: renaming(map[string]string{"Net Carbon Removal": evilLedger, "Biochar Produced": evilOther})})
-	b := app.NewBrowser(t)
-	b.SignIn(app.Tokens.ReadWrite)
+	b := app.SignedIn(t)
 	const ncr = "lgr_3047w5rbxmym" // Net Carbon Removal's seeded id
 	pages := 0
 	page := func(path string, r testapp.Response, want map[string]string) *goquery.Document {

@@ -45,8 +45,7 @@ func TestUpstreamFailuresBecomePages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var on atomic.Bool
 			app := testapp.Start(t, testapp.Options{WrapSandbox: failing(tt.status, "/ledgers", &on)})
-			b := app.NewBrowser(t)
-			b.SignIn(app.Tokens.ReadWrite)
+			b := app.SignedIn(t)
 			on.Store(true)
 			r := b.Get("/ledgers")
 			if r.Status != tt.wantCode || !strings.Contains(r.Body, tt.wantText) {

@@ -4,38 +4,21 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
-// fakeClock is a settable clock for tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // openTest opens a fresh store in t.TempDir() whose clock the test drives.
-func openTest(t *testing.T) (*Store, *fakeClock) {
+func openTest(t *testing.T) (*Store, *testkit.Clock) {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "dash.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	clock := &fakeClock{t: time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC))
 	s.now = clock.Now
 	return s, clock
 }

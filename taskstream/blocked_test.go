@@ -3,8 +3,6 @@ package taskstream
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -146,18 +145,15 @@ func TestFinalEventsAreGivenUp(t *testing.T) {
 	w := newBlockedWriter()
 	served, cancel := blockedViewer(t, h, w)
 	publishAll(t, h, fullPipeline)
-	deadline := time.Now().Add(waitTimeout)
-	for !strings.Contains(h.logs.String(), `level=WARN msg="event stream buffer full; final events dropped" stream=task-11 events=3`) {
-		if time.Now().After(deadline) {
-			var other []string
-			for l := range strings.Lines(h.logs.String()) {
-				if !strings.Contains(l, "status event dropped") {
-					other = append(other, l)
-				}
+	const givenUp = `level=WARN msg="event stream buffer full; final events dropped" stream=task-11 events=3`
+	if !wait.Until(context.Background(), waitTimeout, func() bool { return strings.Contains(h.logs.String(), givenUp) }) {
+		var other []string
+		for l := range strings.Lines(h.logs.String()) {
+			if !strings.Contains(l, "status event dropped") {
+				other = append(other, l)
 			}
-			t.Fatalf("the final events were not given up; %d drops, log:\n%s", h.streams.dropped.Load(), other)
 		}
-		time.Sleep(2 * time.Millisecond)
+		t.Fatalf("the final events were not given up; %d drops, log:\n%s", h.streams.dropped.Load(), other)
 	}
 	close(w.release)
 	cancel()
@@ -178,18 +174,7 @@ func TestFinalEventsWaitForRoom(t *testing.T) {
 	close(w.release)
 	waitClosed(t, served, "the response to end") // at the empty event after done
 
-	v := &viewer{rd: NewReader(bytes.NewReader(w.bytes()))}
-	var evs []Event
-	for {
-		ev, err := v.next() // fails on a status older than the one before
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := (&viewer{rd: NewReader(bytes.NewReader(w.bytes()))}).all(t)
 	n := len(evs)
 	if n < 3 || evs[n-2].ID != strconv.FormatInt(final, 10) || !statusWith(`data-state="complete"`)(evs[n-2]) ||
 		evs[n-1].Event != "done" || string(evs[n-1].Data) != "complete" {

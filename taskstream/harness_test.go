@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -96,7 +99,7 @@ type harness struct {
 	pool    *watcher.Pool
 	streams *Streams
 	srv     *httptest.Server
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	once    sync.Once
 }
 
@@ -105,7 +108,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.interval <= 0 {
 		o.interval = 5 * time.Millisecond
 	}
-	h := &harness{tasks: &fakeTasks{tasks: map[int64]mangrove.AsyncTask{}}, render: &fakeRenderer{}, logs: &syncBuffer{}}
+	h := &harness{tasks: &fakeTasks{tasks: map[int64]mangrove.AsyncTask{}}, render: &fakeRenderer{}, logs: &testkit.Buffer{}}
 	h.pool = watcher.NewPool(h.tasks, watcher.Options{Interval: o.interval})
 	var ws Watchers = h.pool
 	if o.wrap != nil {
@@ -234,6 +237,31 @@ func (v *viewer) next() (Event, error) {
 	}
 }
 
+// all reads the events to the end of the stream, failing the test on an
+// error or a status older than one before it.
+func (v *viewer) all(t testing.TB) []Event {
+	t.Helper()
+	var evs []Event
+	for {
+		ev, err := v.next()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+}
+
+// assertNoStreams fails the test when a stream or subscriber is left.
+func (h *harness) assertNoStreams(t testing.TB, what string) {
+	t.Helper()
+	if n, m := h.streams.Open(), h.streams.Subscribers(); n != 0 || m != 0 {
+		t.Errorf("%d streams, %d subscribers %s", n, m, what)
+	}
+}
+
 // waitEvent reads events until match accepts one.
 func (v *viewer) waitEvent(match func(Event) bool) (Event, error) {
 	for {
@@ -263,31 +291,10 @@ func statusWith(s string) func(Event) bool {
 	return func(ev Event) bool { return ev.Event == "status" && bytes.Contains(ev.Data, []byte(s)) }
 }
 
-// waitFor polls cond until it holds, failing the test after waitTimeout.
+// waitFor waits for cond, failing the test after waitTimeout.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %s", what, waitTimeout)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !wait.Until(context.Background(), waitTimeout, cond) {
+		t.Fatalf("still waiting for %s after %s", what, waitTimeout)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,6 +1,7 @@
 package taskstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -111,9 +113,7 @@ func TestFinishedTaskGetsFinalEvents(t *testing.T) {
 			t.Fatalf("%s: events %+v", mode, evs)
 		}
 	}
-	if n, m := h.streams.Open(), h.streams.Subscribers(); n != 0 || m != 0 {
-		t.Errorf("%d streams, %d subscribers for a finished task", n, m)
-	}
+	h.assertNoStreams(t, "for a finished task")
 }
 
 func TestOtherViewerIsRefused(t *testing.T) {
@@ -154,9 +154,7 @@ func TestRetryWhenTheWatcherKeepsStopping(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || nj.joins.Load() != authorizeAttempts {
 		t.Fatalf("status %d after %d joins; want 503 after %d", resp.StatusCode, nj.joins.Load(), authorizeAttempts)
 	}
-	if n, m := h.streams.Open(), h.streams.Subscribers(); n != 0 || m != 0 {
-		t.Errorf("%d streams, %d subscribers left by failed joins", n, m)
-	}
+	h.assertNoStreams(t, "left by failed joins")
 }
 
 // TestCloseEndsStreams: Close (twice, at once) ends open streams, and a
@@ -325,12 +323,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		return h.streams.Open() == 0 && h.streams.Subscribers() == 0 && h.pool.Active() == 0
 	})
 	h.close()
-	deadline := time.Now().Add(waitTimeout)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !wait.Until(context.Background(), waitTimeout, func() bool { return runtime.NumGoroutine() <= base }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
 	}
 }

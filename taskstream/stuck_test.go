@@ -5,11 +5,10 @@ package taskstream
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -82,27 +81,14 @@ func TestFinalEventsReachALateReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := &viewer{resp: resp, rd: NewReader(resp.Body), cancel: func() {}}
-	var statuses int
-	var last Event
-	for {
-		ev, err := v.next() // fails on a status older than the one before
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if isStatus(ev) {
-			statuses++
-		}
-		last = ev
-		if isDone(ev) && v.lastSeq != final {
-			t.Fatalf("done after status %d, want after the final status %d", v.lastSeq, final)
-		}
+	evs := v.all(t)
+	n := len(evs)
+	if n < 2 || !isDone(evs[n-1]) || string(evs[n-1].Data) != "complete" {
+		t.Fatalf("the stream ended with %+v, want done", evs[max(0, n-2):])
 	}
-	if !isDone(last) || string(last.Data) != "complete" {
-		t.Fatalf("the stream ended with %+v, want done", last)
+	if last := evs[n-2]; !isStatus(last) || last.ID != strconv.FormatInt(final, 10) {
+		t.Fatalf("done after %+v, want after the final status %d", last, final)
 	}
-	t.Logf("the late reader got %d of %d statuses, the last one %d, then done", statuses, final, v.lastSeq)
+	t.Logf("the late reader got %d of %d statuses, the last one %d, then done", n-1, final, v.lastSeq)
 	waitFor(t, "the viewer to be let go", func() bool { return h.streams.Subscribers() == 0 })
 }

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 )
 
 // Section 3: how many event streams one dashboard process holds, and at what cost.
@@ -359,9 +361,9 @@ func setupCapacity(ctx context.Context) (*capacityRig, error) {
 	if err := warm.add(ctx, warmConns, warmParallel, rig.path); err != nil {
 		return rig, err
 	}
-	waitUntil(ctx, warmTimeout, func() bool { return warm.first.Load() >= warmConns })
+	wait.Until(ctx, warmTimeout, func() bool { return warm.first.Load() >= warmConns })
 	warm.closeAll()
-	if !waitUntil(ctx, warmTimeout, func() bool { s, _ := rig.child.stats(); return s.Subscribers == len(rig.ids) }) {
+	if !wait.Until(ctx, warmTimeout, func() bool { s, _ := rig.child.stats(); return s.Subscribers == len(rig.ids) }) {
 		return rig, errors.New("capacity: the warm-up subscribers did not leave")
 	}
 	rig.before, err = rig.child.settledStats()
@@ -379,7 +381,7 @@ func measureCapacity(ctx context.Context, cfg config, rig *capacityRig, n int, h
 	if err := subs.add(ctx, n, connectParallel, rig.path); err != nil {
 		return res, err
 	}
-	if !waitUntil(ctx, connectTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
+	if !wait.Until(ctx, connectTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
 		return res, fmt.Errorf("capacity: %d of %d subscribers got their first state", subs.first.Load(), n)
 	}
 	res.connect = time.Since(t0)
@@ -401,7 +403,7 @@ func measureCapacity(ctx context.Context, cfg config, rig *capacityRig, n int, h
 		return res, err
 	}
 	t1 := time.Now()
-	waitUntil(ctx, finishTimeout, func() bool { return subs.done.Load() >= int64(n) })
+	wait.Until(ctx, finishTimeout, func() bool { return subs.done.Load() >= int64(n) })
 	res.finish = time.Since(t1)
 	res.finals = subs.done.Load()
 	cfg.logf("capacity: %d of %d got the done event in %s (%d streams had ended before)", res.finals, n, res.finish.Round(time.Millisecond), res.dropped)

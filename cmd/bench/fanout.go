@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 )
 
 // Section 1: how many upstream task polls N viewers cost.
@@ -202,7 +204,7 @@ func measureFanoutStage(ctx context.Context, rig *fanoutRig, n int, window time.
 	if err := subs.add(ctx, n-subs.count(), stageParallel, func(int) string { return eventsPath(rig.task) }); err != nil {
 		return fanoutStage{}, err
 	}
-	if !waitUntil(ctx, firstStateTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
+	if !wait.Until(ctx, firstStateTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
 		return fanoutStage{}, fmt.Errorf("%d subscribers: only %d got the first state", n, subs.first.Load())
 	}
 	connect := time.Since(t0)
@@ -247,7 +249,7 @@ func setupFanoutMany(ctx context.Context, plan fanoutPlan) (*fanoutRig, error) {
 // task polls over the window.
 func measureFanoutMany(ctx context.Context, cfg config, rig *fanoutRig, plan fanoutPlan) (fanoutMany, error) {
 	d, ids := rig.d, rig.ids
-	if !waitUntil(ctx, firstStateTimeout, func() bool { return d.Watchers.Active() == len(ids) && rig.subs.first.Load() == int64(len(ids)) }) {
+	if !wait.Until(ctx, firstStateTimeout, func() bool { return d.Watchers.Active() == len(ids) && rig.subs.first.Load() == int64(len(ids)) }) {
 		return fanoutMany{}, fmt.Errorf("%d tasks: %d watchers active", len(ids), d.Watchers.Active())
 	}
 	// Each watcher stretches its interval after its first poll; then measure.

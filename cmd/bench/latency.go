@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 )
 
 // Section 2: from a change of progress in the sandbox to the event at a subscriber.
@@ -202,7 +204,7 @@ func measureLatencyStage(ctx context.Context, rig *latencyRig, n int, window tim
 	if err := subs.add(ctx, n-subs.count(), stageParallel, func(int) string { return eventsPath(rig.task) }); err != nil {
 		return latencyStage{}, err
 	}
-	if !waitUntil(ctx, firstStateTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
+	if !wait.Until(ctx, firstStateTimeout, func() bool { return subs.first.Load() >= int64(n) }) {
 		return latencyStage{}, fmt.Errorf("%d subscribers: only %d got the first state", n, subs.first.Load())
 	}
 	time.Sleep(joinDrain) // the joins' snapshot resends drain

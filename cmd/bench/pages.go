@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 )
@@ -154,7 +155,7 @@ func seedPages(ctx context.Context, d *dashboard, tok string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !waitUntil(ctx, seedingTimeout, func() bool {
+	if !wait.Until(ctx, seedingTimeout, func() bool {
 		t, err := d.Client.AsyncTask(ctx, tok, task)
 		return err == nil && t.Terminal()
 	}) {

@@ -23,9 +23,6 @@ const sseConnBuffer = 1024
 // dialTimeout bounds a subscriber's dial and response header.
 const dialTimeout = 30 * time.Second
 
-// waitPoll is how often waitUntil checks its condition.
-const waitPoll = 10 * time.Millisecond
-
 // sseEvent is one event as a subscriber received it.
 type sseEvent struct {
 	Name string
@@ -213,17 +210,4 @@ func (ss *subSet) closeAll() {
 	ss.conns = nil
 	ss.mu.Unlock()
 	ss.wg.Wait()
-}
-
-// waitUntil polls cond every 10ms until it holds or timeout passes (the
-// project's other wait, testapp.WaitFor, is for tests: it fails a testing.TB).
-func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(waitPoll)
-	}
-	return true
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/app"
+	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 	"github.com/carbon-dash/mangrove-dashboard/taskstream"
@@ -128,6 +129,15 @@ func (a *App) NewBrowser(t testing.TB) *Browser {
 	return NewBrowserAt(t, a.URL)
 }
 
+// SignedIn returns a fresh browser signed in with the sandbox's read-write
+// demo token.
+func (a *App) SignedIn(t testing.TB) *Browser {
+	t.Helper()
+	b := a.NewBrowser(t)
+	b.SignIn(a.Tokens.ReadWrite)
+	return b
+}
+
 // NewBrowserAt returns a fresh, signed-out browser for a dashboard served
 // elsewhere (one started by main's run, say).
 func NewBrowserAt(t testing.TB, baseURL string) *Browser {
@@ -234,19 +244,12 @@ func (a *App) WaitTask(t testing.TB, token string, id int64, timeout time.Durati
 	return task
 }
 
-// waitPoll is how often WaitFor checks its condition.
-const waitPoll = 20 * time.Millisecond
-
 // WaitFor checks cond until it holds, and fails the test when timeout
 // passes first: tests wait for the state they assert, never sleep.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(waitPoll)
+	if !wait.Until(context.Background(), timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
@@ -264,6 +267,17 @@ func (a *App) LedgerByName(t testing.TB, name string) mangrove.Ledger {
 	}
 	t.Fatalf("no ledger named %q", name)
 	return mangrove.Ledger{}
+}
+
+// OpenEvents opens an event stream at u as EventSource does; it ends with
+// ctx. The caller checks the status and closes the body.
+func OpenEvents(ctx context.Context, client *http.Client, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	return client.Do(req)
 }
 
 // ReadEvents reads the events of a stream from r until it ends, or until

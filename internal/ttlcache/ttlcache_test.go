@@ -7,30 +7,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
 const testTTL = 10 * time.Second
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
 func TestGetAge(t *testing.T) {
@@ -52,7 +36,7 @@ func TestGetAge(t *testing.T) {
 			clk := newFakeClock()
 			c := New[string, int](testTTL, 10, clk.Now)
 			c.Put("k", 42)
-			clk.Add(tt.advance)
+			clk.Advance(tt.advance)
 			v, ok := c.Get("k")
 			if ok != tt.wantHit {
 				t.Fatalf("Get hit = %v, want %v", ok, tt.wantHit)
@@ -78,9 +62,9 @@ func TestPutRefreshes(t *testing.T) {
 	clk := newFakeClock()
 	c := New[string, int](testTTL, 10, clk.Now)
 	c.Put("k", 1)
-	clk.Add(testTTL - time.Second)
+	clk.Advance(testTTL - time.Second)
 	c.Put("k", 2)
-	clk.Add(testTTL - time.Second) // old stamp would have expired by now
+	clk.Advance(testTTL - time.Second) // old stamp would have expired by now
 	if v, ok := c.Get("k"); !ok || v != 2 {
 		t.Fatalf("Get = %d, %v; want 2, true", v, ok)
 	}
@@ -95,7 +79,7 @@ func TestBoundEvictsOldestOnly(t *testing.T) {
 	c := New[string, int](testTTL, max, clk.Now)
 	for i, k := range []string{"a", "b", "c"} {
 		c.Put(k, i)
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 	}
 	c.Put("d", 3)
 	if n := c.Len(); n != max {
@@ -115,11 +99,11 @@ func TestRefreshedEntryIsNotOldest(t *testing.T) {
 	clk := newFakeClock()
 	c := New[string, int](testTTL, 2, clk.Now)
 	c.Put("a", 1)
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	c.Put("b", 2)
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	c.Put("a", 3) // refresh: "b" is now the oldest
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	c.Put("c", 4)
 	if _, ok := c.Get("b"); ok {
 		t.Error(`"b" survived, it was the oldest`)
@@ -135,10 +119,10 @@ func TestBoundEvictsExpiredBeforeLive(t *testing.T) {
 	c := New[string, int](testTTL, max, clk.Now)
 	c.Put("old1", 1)
 	c.Put("old2", 2)
-	clk.Add(testTTL - time.Second)
+	clk.Advance(testTTL - time.Second)
 	c.Put("live1", 3)
 	c.Put("live2", 4)
-	clk.Add(time.Second) // old1, old2 expire; live1, live2 have 9s left
+	clk.Advance(time.Second) // old1, old2 expire; live1, live2 have 9s left
 	c.Put("new", 5)
 	if n := c.Len(); n != 3 {
 		t.Fatalf("Len = %d, want 3: both expired entries gone, no live one", n)
@@ -260,7 +244,7 @@ func TestGetOrFetch(t *testing.T) {
 	if v, err := c.GetOrFetch("k", fetch); v != 1 || err != nil || calls != 1 {
 		t.Fatalf("second GetOrFetch = %d, %v after %d calls; want cached 1", v, err, calls)
 	}
-	clk.Add(testTTL)
+	clk.Advance(testTTL)
 	if v, err := c.GetOrFetch("k", fetch); v != 2 || err != nil || calls != 2 {
 		t.Fatalf("GetOrFetch after ttl = %d, %v after %d calls; want fresh 2", v, err, calls)
 	}
@@ -313,7 +297,7 @@ func TestConcurrent(t *testing.T) {
 				case 3:
 					c.DeleteFunc(func(key int) bool { return key == k })
 				case 4:
-					clk.Add(time.Second)
+					clk.Advance(time.Second)
 				case 5:
 					if n := c.Len(); n > max {
 						t.Errorf("Len = %d > %d", n, max)
@@ -381,9 +365,9 @@ func FuzzCache(f *testing.F) {
 					}
 				}
 			case 4: // Advance the clock, up to 2.55 ttl
-				clk.Add(time.Duration(arg) * ttl / 100)
+				clk.Advance(time.Duration(arg) * ttl / 100)
 			case 5: // Move the clock back a little
-				clk.Add(-time.Duration(arg%50) * ttl / 100)
+				clk.Advance(-time.Duration(arg%50) * ttl / 100)
 			case 6:
 				if arg%8 == 0 {
 					c.Clear()

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 )
+
+// Whole-app tests of the task event streams: detached connections, and
+// how they end at shutdown.
 
 // TestDetachedStreamOnTheWire reads an event stream as raw HTTP/1.1: the
 // response of a hijacked (detached) stream carries the same headers as any page,
@@ -63,13 +67,7 @@ func TestDetachedStreamOnTheWire(t *testing.T) {
 		t.Fatalf("%d subscribers, want 1", n)
 	}
 	conn.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for app.Streams.Subscribers() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a subscriber that hung up is still counted after 2s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testapp.WaitFor(t, 2*time.Second, "a subscriber that hung up to stop being counted", func() bool { return app.Streams.Subscribers() == 0 })
 }
 
 // TestManyViewersJoinQuickly: hundreds of viewers of one task each get the
@@ -129,5 +127,54 @@ func TestManyViewersJoinQuickly(t *testing.T) {
 	t.Logf("%d viewers had the task's state within %s", viewers, slowest)
 	if slowest > 10*time.Second {
 		t.Errorf("%d viewers took %s to get the task's state", viewers, slowest)
+	}
+}
+
+// TestStreamsEndAfterClose: a viewer that subscribes after the streams were
+// closed for shutdown (its request was already in flight) is not left
+// hanging, and one that was subscribed sees its stream end.
+func TestStreamsEndAfterClose(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{StepDelay: time.Second})
+	b := app.SignedIn(t)
+	u := app.URL + "/tasks/" + strconv.FormatInt(startTask(t, app), 10) + "/events"
+
+	open := func() (chan struct{}, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := testapp.OpenEvents(ctx, b.HTTP, u)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+			}
+		}()
+		return ended, cancel
+	}
+	before, cancelBefore := open()
+	defer cancelBefore()
+	time.Sleep(100 * time.Millisecond)
+	app.Streams.Close()
+	select {
+	case <-before:
+	case <-time.After(3 * time.Second):
+		t.Fatal("a subscribed stream did not end when the streams closed")
+	}
+	after, cancelAfter := open()
+	defer cancelAfter()
+	select {
+	case <-after:
+	case <-time.After(3 * time.Second):
+		t.Fatal("a stream opened after Close hangs: shutdown would wait for it")
+	}
+	// Once the watchers are closed too, a page that needs one says the
+	// dashboard is restarting, not that something went wrong.
+	app.Watchers.Close()
+	if r := b.Get(strings.TrimSuffix(strings.TrimPrefix(u, app.URL), "/events")); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "restarting") {
+		t.Errorf("task page during shutdown: %d %.200s", r.Status, r.Body)
 	}
 }
