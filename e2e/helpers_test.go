@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,8 +53,22 @@ func allocatorOptions(userDataDir string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.UserDataDir(userDataDir),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(windowWidth(), windowHeight),
 	}
+}
+
+// The browser window: 1440 px wide unless E2E_WIDTH says otherwise (390 to
+// see the pages as on a phone, with E2E_SCREENSHOTS).
+const (
+	defaultWindowWidth = 1440
+	windowHeight       = 900
+)
+
+func windowWidth() int {
+	if w, err := strconv.Atoi(os.Getenv("E2E_WIDTH")); err == nil && w > 0 {
+		return w
+	}
+	return defaultWindowWidth
 }
 
 func TestMain(m *testing.M) {

@@ -72,45 +72,57 @@ func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove
 		return rows
 	}
 
-	sem := make(chan struct{}, inputCheckConcurrency)
+	c := inputCheck{s: s, ctx: ctx, token: token, projects: projects, start: start, end: end, sem: make(chan struct{}, inputCheckConcurrency)}
 	var wg sync.WaitGroup
 	for i, in := range inputs {
-		if skip[in.ID] {
-			continue
+		if !skip[in.ID] {
+			wg.Go(func() { c.check(in, &rows[i]) })
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			total := 0
-			for _, p := range projects {
-				sem <- struct{}{}
-				n, ok := s.countDataPoints(ctx, token, p.ID, in, start, end)
-				<-sem
-				if !ok {
-					return // stays unknown
-				}
-				total += n
-			}
-			rows[i].Count = total
-			if total > 0 {
-				rows[i].State = InputFound
-				return
-			}
-			rows[i].State = InputNone
-			// A static input (site data, say) is recorded once, before the
-			// range; Mangrove uses that value, so it is no gap.
-			for _, p := range projects {
-				sem <- struct{}{}
-				t, ok := s.latestDataPointBefore(ctx, token, p.ID, in, end)
-				<-sem
-				if ok && t.After(rows[i].Earlier) {
-					rows[i].State, rows[i].Earlier = InputEarlier, t
-				}
-			}
-		}()
 	}
 	wg.Wait()
 	return rows
+}
+
+// inputCheck checks inputs over the token's projects, a bounded number of
+// calls at a time.
+type inputCheck struct {
+	s          *Service
+	ctx        context.Context // one preview's check: it ends with inputCheckTimeout
+	token      string
+	projects   []mangrove.Project
+	start, end time.Time
+	sem        chan struct{}
+}
+
+// check fills row: the data points of the input in the range over every
+// project, or when there are none, the newest one recorded before it.
+func (c inputCheck) check(in mangrove.RequiredInput, row *InputData) {
+	total := 0
+	for _, p := range c.projects {
+		c.sem <- struct{}{}
+		n, ok := c.s.countDataPoints(c.ctx, c.token, p.ID, in, c.start, c.end)
+		<-c.sem
+		if !ok {
+			return // stays unknown
+		}
+		total += n
+	}
+	row.Count = total
+	if total > 0 {
+		row.State = InputFound
+		return
+	}
+	row.State = InputNone
+	// A static input (site data, say) is recorded once, before the range;
+	// Mangrove uses that value, so it is no gap.
+	for _, p := range c.projects {
+		c.sem <- struct{}{}
+		t, ok := c.s.latestDataPointBefore(c.ctx, c.token, p.ID, in, c.end)
+		<-c.sem
+		if ok && t.After(row.Earlier) {
+			row.State, row.Earlier = InputEarlier, t
+		}
+	}
 }
 
 // countDataPoints asks how many data points of the input's type one
