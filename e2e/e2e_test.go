@@ -115,8 +115,7 @@ func TestLedgerBatchesSort(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 
 	if st := b.navigate("/ledgers/" + ncr.ID); st != http.StatusOK {
 		t.Fatalf("ledger page: status %d", st)
@@ -222,8 +221,7 @@ func TestGenerateAndWatchProgress(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 700 * time.Millisecond, PollInterval: time.Second})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 
 	// The form, then the preview.
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
@@ -376,8 +374,7 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
 			ncr := app.LedgerByName(t, ncrName)
-			b := newTab(t, app)
-			b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+			b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 			if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 				t.Fatalf("preview: status %d", st)
 			}
@@ -404,8 +401,7 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 	t.Run("TwoRequestsPastTheScript", func(t *testing.T) {
 		app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
 		ncr := app.LedgerByName(t, ncrName)
-		b := newTab(t, app)
-		b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+		b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 		if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 			t.Fatalf("preview: status %d", st)
 		}
@@ -440,8 +436,7 @@ func TestBadRangeFieldError(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 
 	if st := b.previewRange(ncr.ID, "2025-03-31", "2025-01-01"); st != http.StatusUnprocessableEntity {
 		t.Errorf("an end before the start: status %d, want 422", st)
@@ -477,8 +472,7 @@ func TestReadOnlyTokenCannotConfirm(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadOnly, "Read Only")
+	b := signedInTab(t, app, app.Tokens.ReadOnly, "Read Only")
 
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 		t.Fatalf("preview with a read-only token: status %d", st)
@@ -513,8 +507,7 @@ func TestTaskPageWithoutJavaScript(t *testing.T) {
 			ncrCount = e.Count
 		}
 	}
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 		t.Fatalf("preview: status %d", st)
 	}

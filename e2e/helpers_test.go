@@ -161,6 +161,14 @@ func newTab(t *testing.T, app *testapp.App) *tab {
 	return b
 }
 
+// signedInTab opens a tab (newTab) and signs in with token as name.
+func signedInTab(t *testing.T, app *testapp.App, token, name string) *tab {
+	t.Helper()
+	b := newTab(t, app)
+	b.signIn(token, name)
+	return b
+}
+
 // onEvent runs in the tab's message loop: it only records.
 func (b *tab) onEvent(ev any) {
 	switch ev := ev.(type) {

@@ -21,8 +21,7 @@ func TestTaskNotifiesInBackground(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 600 * time.Millisecond, PollInterval: time.Second})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != 200 {
 		t.Fatalf("preview: %d", st)
 	}
@@ -94,8 +93,7 @@ func TestTaskNotifyOnlyWhileRunning(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 10 * time.Millisecond})
 	ncr := app.LedgerByName(t, ncrName)
-	b := newTab(t, app)
-	b.signIn(app.Tokens.ReadWrite, "E2E Tester")
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 	b.previewRange(ncr.ID, "2025-01-01", "2025-01-31")
 	b.submit("confirming", chromedp.Click(chromedp.CSS("#confirm")))
 	taskID := taskIDFromPath(t, b.path())
