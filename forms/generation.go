@@ -434,3 +434,32 @@ func quoteShort(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// Values encodes the form as the query or body it is parsed from, in a
+// stable order and without empty fields: the link to its preview.
+// ParseGenerationForm(f.Values()) gives f back, rows renumbered from 0.
+func (f GenerationForm) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("start_time", f.StartTime)
+	set("end_time", f.EndTime)
+	set("data_point_ids", f.DataPointIDs)
+	for _, id := range f.SkippedTypeIDs {
+		v.Add("skipped_data_point_type_ids", id)
+	}
+	for i, r := range f.BatchAmounts {
+		set(batchField(i, "batch_id"), r.BatchID)
+		set(batchField(i, "primary_output_amount"), r.Amount)
+		set(batchField(i, "allocation_group"), r.AllocationGroup)
+	}
+	return v
+}
+
+// batchField names field of row n of the batch amounts.
+func batchField(n int, field string) string {
+	return "batch_amounts[" + strconv.Itoa(n) + "][" + field + "]"
+}

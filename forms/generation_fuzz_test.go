@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -252,6 +253,32 @@ func FuzzBatchListQuery(f *testing.F) {
 		}
 		if s := strings.TrimSpace(page); s != "" && errs["page"] == "" && q.Page == 1 && strings.TrimLeft(s, "+0") != "1" {
 			t.Fatalf("page %q dropped silently", page)
+		}
+	})
+}
+
+// FuzzGenerationFormValues: the form's encoding parses back to the same
+// form, whatever was typed (the preview's link carries exactly the form).
+func FuzzGenerationFormValues(f *testing.F) {
+	f.Add("2025-01-01", "2025-03-31", "in_a, in_b", "11", "bat_x", "12.5", "g1")
+	f.Add("", "", "", "", "", "", "")
+	f.Add(" 2025-01-01 ", "x&y=z", "in_a\nin_b", "not-a-number", "", " ", "a[0]")
+	f.Fuzz(func(t *testing.T, start, end, ids, skip, batch, amount, group string) {
+		in := GenerationForm{StartTime: start, EndTime: end, DataPointIDs: ids}
+		if skip != "" {
+			in.SkippedTypeIDs = []string{skip, skip + "0"}
+		}
+		if !blank(batch) || !blank(amount) || !blank(group) {
+			in.BatchAmounts = []BatchAmountRow{{BatchID: batch, Amount: amount, AllocationGroup: group}}
+		}
+		q := in.Values()
+		back := ParseGenerationForm(q)
+		if !reflect.DeepEqual(back, in) {
+			t.Fatalf("form %#v\nencoded %q\nparsed back %#v", in, q.Encode(), back)
+		}
+		again, err := url.ParseQuery(q.Encode())
+		if err != nil || !reflect.DeepEqual(ParseGenerationForm(again), in) {
+			t.Fatalf("through the URL %q: %v", q.Encode(), err)
 		}
 	})
 }

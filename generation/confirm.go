@@ -42,7 +42,13 @@ const (
 	Unknown
 	// Submitting: the key's first use is still waiting for Mangrove.
 	Submitting
+	// NothingToGenerate: the preview the key was issued for counted no
+	// batches; the generation is refused without asking Mangrove.
+	NothingToGenerate
 )
+
+// nothingToGenerate is the audit reason of a refused empty generation.
+const nothingToGenerate = "nothing to generate: the preview counted no batches"
 
 // Outcome is what a confirmation did.
 type Outcome struct {
@@ -98,6 +104,12 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) 
 	if !created {
 		return s.existing(ctx, gen)
 	}
+	if previewTotal(gen.Preview) == 0 {
+		if err := s.store.MarkRejected(ctx, gen.ID, nothingToGenerate); err != nil {
+			s.log.Error("recording a refused empty generation failed", "generation_id", gen.ID, "err", err)
+		}
+		return Outcome{Kind: NothingToGenerate, LedgerID: c.LedgerID, LedgerName: ledger.Name}, nil
+	}
 
 	postCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 	defer cancel()
@@ -132,6 +144,8 @@ func (s *Service) existing(ctx context.Context, gen store.Generation) (Outcome, 
 	switch {
 	case gen.TaskID != nil:
 		o.Kind, o.TaskID = AlreadyStarted, *gen.TaskID
+	case gen.State == store.StateRejected && gen.Error == nothingToGenerate:
+		o.Kind = NothingToGenerate
 	case gen.State == store.StateRejected:
 		o.Kind, o.Message = Rejected, cmp.Or(gen.Error, "no reason given")
 	case gen.State == store.StateUnknown:
@@ -172,6 +186,15 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 	}
 	o.FormError, o.Ledger = msg, ledger
 	return o, nil
+}
+
+// previewTotal is the number of batches a recorded preview counted.
+func previewTotal(entries []store.PreviewEntry) int {
+	n := 0
+	for _, e := range entries {
+		n += e.Count
+	}
+	return n
 }
 
 // Request is the API request for validated parameters.

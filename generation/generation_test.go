@@ -334,3 +334,23 @@ func TestOriginIsReadOnce(t *testing.T) {
 		t.Fatalf("second origin %+v, %v: want the kept row", g2, err)
 	}
 }
+
+func TestConfirmNothingToGenerate(t *testing.T) {
+	r := newRig()
+	r.api.preview = func() ([]mangrove.PreviewEntry, error) {
+		return []mangrove.PreviewEntry{{ID: "lgr_ncr", Name: "Net Carbon Removal", Count: 0}}, nil
+	}
+	c := previewed(t, r)
+	for range 2 {
+		o, err := r.svc.Confirm(context.Background(), c)
+		if err != nil || o.Kind != NothingToGenerate {
+			t.Fatalf("outcome %+v, %v; want NothingToGenerate", o, err)
+		}
+	}
+	if n := r.api.startCount(); n != 0 {
+		t.Errorf("%d POSTs for an empty preview", n)
+	}
+	if g := r.store.only(t); g.State != store.StateRejected || g.Error != nothingToGenerate {
+		t.Errorf("audit row %+v", g)
+	}
+}

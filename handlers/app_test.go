@@ -13,6 +13,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/carbon-dash/mangrove-dashboard/forms"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/store"
@@ -213,11 +214,11 @@ func TestLedgerPage(t *testing.T) {
 	})
 }
 
-// preview posts the generation form and returns the preview page.
+// preview submits the generation form (a GET) and returns the preview page.
 func preview(t *testing.T, b *testapp.Browser, id string, form url.Values) testapp.Response {
 	t.Helper()
 	b.Get("/ledgers/" + id + "/generate")
-	return b.Post("/ledgers/"+id+"/preview", form)
+	return b.Get("/ledgers/" + id + "/preview?" + form.Encode())
 }
 
 func TestGenerationFlow(t *testing.T) {
@@ -650,4 +651,90 @@ func TestUnknownTask(t *testing.T) {
 			t.Errorf("GET %s: %d, want 404", p, r.Status)
 		}
 	}
+}
+
+// TestPreviewIsALink: the preview is a GET of the form's values, so Back, a
+// reload or a pasted link show it again, each time with a fresh key; the
+// form posted by older pages is sent there.
+func TestPreviewIsALink(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.SignedIn(t)
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
+	q := url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}
+	link := "/ledgers/" + id + "/preview?" + q.Encode()
+
+	keyAndTotal := func(r testapp.Response) (string, string) {
+		t.Helper()
+		if r.Status != http.StatusOK {
+			t.Fatalf("preview: status %d %.300s", r.Status, r.Body)
+		}
+		d := doc(t, r.Body)
+		key, _ := d.Find(`input[name="confirm_key"]`).Attr("value")
+		return key, strings.TrimSpace(d.Find("#preview-counts tfoot td").Text())
+	}
+	k1, total1 := keyAndTotal(b.Get(link))
+	k2, total2 := keyAndTotal(b.Get(link))
+	if k1 == "" || k1 == k2 {
+		t.Errorf("keys %q and %q: want a fresh key on each view", k1, k2)
+	}
+	if total1 != "12" || total2 != total1 {
+		t.Errorf("totals %q and %q, want 12 both times", total1, total2)
+	}
+
+	r := b.Post("/ledgers/"+id+"/preview", q)
+	if r.Status != http.StatusSeeOther || r.Location != link {
+		t.Fatalf("posted form: %d to %q, want 303 to %q", r.Status, r.Location, link)
+	}
+	// Either key confirms once: the older one is still valid.
+	c := b.Post("/ledgers/"+id+"/generations", url.Values{"confirm_key": {k1}, "start_time": q["start_time"], "end_time": q["end_time"]})
+	if c.Status != http.StatusSeeOther || !strings.HasPrefix(c.Location, "/tasks/") {
+		t.Fatalf("confirm with the first key: %d %q", c.Status, c.Location)
+	}
+}
+
+// TestNothingToConfirm: a range with nothing to write offers no Confirm, and
+// its key posted anyway is refused without asking Mangrove.
+func TestNothingToConfirm(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.SignedIn(t)
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
+	q := url.Values{"start_time": {"2023-01-01"}, "end_time": {"2023-01-31"}}
+	r := b.Get("/ledgers/" + id + "/preview?" + q.Encode())
+	if r.Status != http.StatusOK {
+		t.Fatalf("preview: %d", r.Status)
+	}
+	d := doc(t, r.Body)
+	if d.Find("#confirm").Length() != 0 {
+		t.Fatal("a preview of 0 batches offers Confirm")
+	}
+	if !strings.Contains(d.Find("main").Text(), "Nothing will be generated") {
+		t.Error("the preview does not say why there is nothing to confirm")
+	}
+	key, _ := d.Find(`input[name="confirm_key"]`).Attr("value")
+	if key != "" {
+		t.Fatal("the page carries a confirmation key without a Confirm button")
+	}
+	// A key issued for this empty preview, posted by hand.
+	c := b.Post("/ledgers/"+id+"/generations", url.Values{"confirm_key": {issueKey(t, app, id, q)}, "start_time": q["start_time"], "end_time": q["end_time"]})
+	if c.Status != http.StatusConflict || !strings.Contains(c.Body, "Nothing to generate") {
+		t.Fatalf("confirming 0 batches: %d %.300s", c.Status, c.Body)
+	}
+	if n := app.Sandbox.RequestCount("POST /api/v1/ledgers/{ledger_id}/batch_generations"); n != 0 {
+		t.Errorf("%d generation POSTs for an empty preview, want none", n)
+	}
+}
+
+// issueKey issues a confirmation key for the form values q on a ledger, as
+// a preview that counted no batches does.
+func issueKey(t *testing.T, app *testapp.App, ledgerID string, q url.Values) string {
+	t.Helper()
+	params, errs := forms.ParseGenerationForm(q).Validate(nil)
+	if errs.Any() {
+		t.Fatal(errs)
+	}
+	key, err := app.Store.IssueConfirmKey(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), forms.BindingHash(ledgerID, params), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -74,6 +74,12 @@ func unknownOutcome(ledgerID string) *pageError {
 		Action:  "Check the ledger's batches", ActionURL: views.LedgerPath(ledgerID) + "?sort=-created_at"}
 }
 
+func nothingToGenerate(ledgerID string, f forms.GenerationForm) *pageError {
+	return &pageError{Status: http.StatusConflict, Heading: "Nothing to generate",
+		Message: "The preview of this range counted no batches, so nothing was sent to Mangrove. Check the range and whether the required inputs have data in it.",
+		Action:  "Back to the preview", ActionURL: previewURL(ledgerID, f)}
+}
+
 func stillSubmitting() *pageError {
 	return &pageError{Status: http.StatusAccepted, Heading: "Still being submitted",
 		Message: "This confirmation is being submitted to Mangrove right now. Its task appears in the generation history as soon as Mangrove answers.",

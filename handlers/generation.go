@@ -65,22 +65,52 @@ func ledgerForm(c echo.Context) (string, url.Values, error) {
 	return id, form, nil
 }
 
-// previewGeneration shows what Mangrove would do with the form's
-// parameters, with a confirmation key bound to exactly them.
+// previewGeneration shows what Mangrove would do with the parameters in
+// the query, with a confirmation key bound to exactly them. It is a GET, so
+// Back, a reload or a pasted link show the same preview (with a fresh key).
 func (h *Handlers) previewGeneration(c echo.Context) error {
+	id, err := ledgerIDParam(c)
+	if err != nil {
+		return err
+	}
+	return h.showPreview(c, id, c.QueryParams())
+}
+
+// maxPreviewURLLen bounds the address a posted form is redirected to; a
+// valid form's is far shorter, and servers refuse very long ones.
+const maxPreviewURLLen = 32 << 10
+
+// redirectToPreview answers the form posted by older pages with the
+// preview's own address (one too long for that is answered in place).
+func (h *Handlers) redirectToPreview(c echo.Context) error {
 	id, form, err := ledgerForm(c)
 	if err != nil {
 		return err
 	}
-	p, err := h.generation.Preview(c.Request().Context(), h.currentToken(c), id, forms.ParseGenerationForm(form))
+	u := previewURL(id, forms.ParseGenerationForm(form))
+	if len(u) > maxPreviewURLLen {
+		return h.showPreview(c, id, form)
+	}
+	return redirect(c, u)
+}
+
+// showPreview renders the preview of the form values q, or the form again
+// with what is wrong.
+func (h *Handlers) showPreview(c echo.Context, id string, q url.Values) error {
+	p, err := h.generation.Preview(c.Request().Context(), h.currentToken(c), id, forms.ParseGenerationForm(q))
 	if err != nil {
 		return err
 	}
 	if p.Refused() {
-		year := forms.QuickYear(form.Get("quick_year"), h.now())
+		year := forms.QuickYear(q.Get("quick_year"), h.now())
 		return h.render(c, http.StatusUnprocessableEntity, views.GenerationFormPage(h.formProps(c, p.Ledger, p.Form, p.FieldErrors, p.FormError, year)))
 	}
 	return h.render(c, http.StatusOK, views.PreviewPage(h.previewProps(c, p)))
+}
+
+// previewURL is the address of the preview of f on a ledger.
+func previewURL(ledgerID string, f forms.GenerationForm) string {
+	return views.PreviewPath(ledgerID) + "?" + f.Values().Encode()
 }
 
 func (h *Handlers) previewProps(c echo.Context, p *generation.Preview) views.PreviewPageProps {
@@ -135,6 +165,8 @@ func (h *Handlers) confirmGeneration(c echo.Context) error {
 		return unknownOutcome(o.LedgerID)
 	case generation.Submitting:
 		return stillSubmitting()
+	case generation.NothingToGenerate:
+		return nothingToGenerate(id, f)
 	default:
 		return expiredConfirmation(id, f)
 	}

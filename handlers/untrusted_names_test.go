@@ -126,7 +126,7 @@ func TestHostileNamesRenderAsText(t *testing.T) {
 	}
 	page("/ledgers/"+ncr, b.Get("/ledgers/"+ncr), map[string]string{"title": evilLedger, "h1": evilLedger, "main": evilOther})
 	page("generate form", b.Get("/ledgers/"+ncr+"/generate"), map[string]string{"title": evilLedger})
-	r := b.Post("/ledgers/"+ncr+"/preview", url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
+	r := b.Get("/ledgers/" + ncr + "/preview?" + url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}.Encode())
 	page("preview", r, map[string]string{"#preview-counts": evilLedger + evilOther[:0], "main": evilOther})
 	r = b.Post("/ledgers/"+ncr+"/generations", formValues(t, r.Body, `form[action$="/generations"]`))
 	if r.Status != http.StatusSeeOther {

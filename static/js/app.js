@@ -186,7 +186,9 @@
     if (!button) {
       return;
     }
-    var form = button.form || button.closest("form");
+    // The buttons belong to the small quick-range form (so that Enter
+    // previews); the fields they fill are in the form around them.
+    var form = button.closest("form") || button.form;
     if (!form) {
       return;
     }
