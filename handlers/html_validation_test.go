@@ -71,7 +71,7 @@ func renderedPages(t *testing.T) map[string]string {
 	}
 	keep("generate", b.Get("/ledgers/"+id+"/generate"), http.StatusOK)
 	keep("generate-errors", b.Get("/ledgers/"+id+"/preview?"+url.Values{"start_time": {"2025-03-31"}, "end_time": {"soon"}}.Encode()), http.StatusUnprocessableEntity)
-	r := b.Get("/ledgers/"+id+"/preview?"+url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}.Encode())
+	r := b.Get("/ledgers/" + id + "/preview?" + url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}.Encode())
 	keep("preview", r, http.StatusOK)
 	keep("preview-gap", b.Get("/ledgers/"+id+"/preview?"+url.Values{"start_time": {"2023-01-01"}, "end_time": {"2023-01-31"}}.Encode()), http.StatusOK)
 	r = b.Post("/ledgers/"+id+"/generations", formValues(t, r.Body, `form[action$="/generations"]`))
@@ -88,7 +88,7 @@ func renderedPages(t *testing.T) map[string]string {
 
 	ro := app.NewBrowser(t)
 	ro.SignIn(app.Tokens.ReadOnly)
-	r = ro.Get("/ledgers/"+id+"/preview?"+url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}}.Encode())
+	r = ro.Get("/ledgers/" + id + "/preview?" + url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-01-31"}}.Encode())
 	keep("error-403", ro.Post("/ledgers/"+id+"/generations", formValues(t, r.Body, `form[action$="/generations"]`)), http.StatusForbidden)
 	keep("error-csrf", app.NewBrowser(t).PostRaw("/signin", url.Values{"token": {"x"}}), http.StatusForbidden)
 	return pages
