@@ -60,8 +60,12 @@ func TestPreview(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Total != 12 || len(p.Entries) != 2 || p.Overlapping != 1 || p.Key == "" {
-			t.Fatalf("total %d, entries %d, overlapping %d, key %q", p.Total, len(p.Entries), p.Overlapping, p.Key)
+		// The fake API lists the same batches for both ledgers: one in the range each.
+		if p.Total != 12 || len(p.Entries) != 2 || p.Overlapping() != 2 || p.Key == "" {
+			t.Fatalf("total %d, entries %d, overlapping %d, key %q", p.Total, len(p.Entries), p.Overlapping(), p.Key)
+		}
+		if fresh, again := p.Split(p.Entries[0]); fresh != 5 || again != 1 {
+			t.Errorf("split %d fresh, %d again; want 5 and 1", fresh, again)
 		}
 		if got := p.UnpickedManualInputs(); len(got) != 1 || got[0].Slug != "biochar-mass" {
 			t.Errorf("unpicked manual inputs %+v", got)
@@ -74,6 +78,9 @@ func TestPreview(t *testing.T) {
 		k := r.store.keys[p.Key]
 		if k.tokenHash != mangrove.TokenHash(token) || k.paramsHash != forms.BindingHash(ledgerID, p.Params) || len(k.preview) != 2 || k.preview[1].LedgerName != "Biochar Produced" {
 			t.Errorf("key bound to %+v", k)
+		}
+		if ex := k.preview[0].Existing; len(ex) != 1 || ex[0].BatchID != "b1" {
+			t.Errorf("the key's preview keeps the existing batches %+v, want b1", ex)
 		}
 	})
 }

@@ -15,15 +15,23 @@ func (p *Preview) Skipped() []mangrove.RequiredInput {
 }
 
 // UnpickedManualInputs are the manual-select inputs the generation uses
-// although no data point ids were given: Mangrove may leave them out.
+// although no data point ids were given and the input check found no data
+// points for them in the range (or could not tell): Mangrove may leave
+// them out. One whose data was found needs no picking.
 func (p *Preview) UnpickedManualInputs() []mangrove.RequiredInput {
 	if len(p.Params.DataPointIDs) > 0 {
 		return nil
 	}
 	skip := p.skipSet()
+	found := map[string]bool{}
+	for _, d := range p.InputData {
+		if d.State == InputFound || d.State == InputEarlier {
+			found[d.Slug] = true
+		}
+	}
 	var out []mangrove.RequiredInput
 	for _, in := range p.Ledger.Inputs {
-		if in.IsManualSelect && !skip[in.ID] {
+		if in.IsManualSelect && !skip[in.ID] && !found[in.Slug] {
 			out = append(out, in)
 		}
 	}

@@ -12,9 +12,13 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
-// overlapPageSize is how many overlapping batches one call reads; past it
-// the list's total is used.
-const overlapPageSize = 100
+// The existing batches in a previewed range are read a page of
+// overlapPageSize at a time, at most maxExistingPages pages per ledger
+// (five years of monthly batches for 16 partitions).
+const (
+	overlapPageSize  = 100
+	maxExistingPages = 10
+)
 
 // Preview is what Mangrove says a generation would do, with the checks the
 // page shows beside it and a confirmation key bound to exactly these
@@ -31,11 +35,33 @@ type Preview struct {
 	Params  forms.GenerationParams
 	Entries []mangrove.PreviewEntry
 	Total   int
-	// Overlapping counts existing batches of the ledger in the range; -1
-	// when they could not be checked.
-	Overlapping int
-	InputData   []InputData
-	Key         string
+	// Existing are the batches already in the range, per ledger of the
+	// preview; ExistingUnknown is set when some could not be read.
+	Existing        map[string][]mangrove.Batch
+	ExistingUnknown bool
+	InputData       []InputData
+	Key             string
+}
+
+// Overlapping counts the batches already in the range over every ledger of
+// the preview; -1 when they could not all be read.
+func (p *Preview) Overlapping() int {
+	if p.ExistingUnknown {
+		return -1
+	}
+	n := 0
+	for _, bs := range p.Existing {
+		n += len(bs)
+	}
+	return n
+}
+
+// Split says how many of a ledger's previewed batches fall in periods
+// without a batch yet (fresh) and how many in periods that have one
+// (again): generating again writes those periods anew.
+func (p *Preview) Split(e mangrove.PreviewEntry) (fresh, again int) {
+	again = min(len(p.Existing[e.ID]), e.Count)
+	return e.Count - again, again
 }
 
 // Refused reports whether the form must be shown again instead.
@@ -70,22 +96,11 @@ func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.G
 	}
 	// Two hints for the page, independent of each other.
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		p.Overlapping = s.overlappingBatches(ctx, token, ledgerID, params.Start, params.End)
-	}()
-	go func() {
-		defer wg.Done()
-		p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, params.Start, params.End)
-	}()
+	wg.Go(func() { p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, params.Start, params.End) })
+	wg.Go(func() { p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, params.Start, params.End) })
 	wg.Wait()
 
-	seen := make([]store.PreviewEntry, len(p.Entries))
-	for i, e := range p.Entries {
-		seen[i] = store.PreviewEntry{LedgerID: e.ID, LedgerName: e.Name, Count: e.Count}
-	}
-	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, params), seen)
+	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, params), p.seen())
 	if err != nil {
 		return nil, err
 	}
@@ -105,28 +120,74 @@ func ValidationMessage(err error) (string, bool) {
 	return apiErr.Message, true
 }
 
-// overlappingBatches counts existing batches of the ledger that overlap the
-// range. It is a warning only, so a failure reports -1 instead of failing.
-func (s *Service) overlappingBatches(ctx context.Context, token, ledgerID string, start, end time.Time) int {
-	list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
-		Page: 1, PageSize: overlapPageSize, Sort: []string{"start_time"},
-		Filters: []mangrove.Filter{
-			{Field: "start_time", Op: mangrove.OpLeq, Value: end.UTC().Format(time.RFC3339)},
-			{Field: "end_time", Op: mangrove.OpGeq, Value: start.UTC().Format(time.RFC3339)},
-		},
-	})
-	if err != nil {
-		s.log.Warn("checking overlapping batches failed", "ledger_id", ledgerID, "err", err)
-		return -1
-	}
-	n := 0
-	for _, b := range list.Data { // the filters may be ignored upstream: check each
-		if !b.StartTime.After(end) && !b.EndTime.Before(start) {
-			n++
+// seen is the preview as the audit log keeps it, with the existing
+// batches' outputs at this moment.
+func (p *Preview) seen() []store.PreviewEntry {
+	out := make([]store.PreviewEntry, len(p.Entries))
+	for i, e := range p.Entries {
+		out[i] = store.PreviewEntry{LedgerID: e.ID, LedgerName: e.Name, Count: e.Count}
+		for _, b := range p.Existing[e.ID] {
+			x := store.ExistingBatch{BatchID: b.ID, TrackingID: mangrove.Deref(b.TrackingID), StartTime: b.StartTime, EndTime: b.EndTime}
+			if b.PrimaryOutput != nil {
+				v := b.PrimaryOutput.Value
+				x.Output, x.Unit = &v, b.PrimaryOutput.Unit
+			}
+			out[i].Existing = append(out[i].Existing, x)
 		}
 	}
-	if list.Info != nil && list.Info.TotalItems > len(list.Data) && n == len(list.Data) {
-		n = list.Info.TotalItems
+	return out
+}
+
+// existingBatches reads, for every ledger of the preview at once, its
+// batches already in the range. It is a hint only: a ledger that cannot be
+// read sets unknown instead of failing the preview.
+func (s *Service) existingBatches(ctx context.Context, token string, entries []mangrove.PreviewEntry, start, end time.Time) (map[string][]mangrove.Batch, bool) {
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		out     = make(map[string][]mangrove.Batch, len(entries))
+		unknown bool
+	)
+	for _, e := range entries {
+		wg.Go(func() {
+			bs, err := s.batchesInRange(ctx, token, e.ID, start, end)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				s.log.Warn("reading a ledger's batches in the range failed", "ledger_id", e.ID, "err", err)
+				unknown = true
+				return
+			}
+			out[e.ID] = bs
+		})
 	}
-	return n
+	wg.Wait()
+	return out, unknown
+}
+
+// batchesInRange reads a ledger's batches that overlap the range, oldest
+// first, up to maxExistingPages pages.
+func (s *Service) batchesInRange(ctx context.Context, token, ledgerID string, start, end time.Time) ([]mangrove.Batch, error) {
+	var out []mangrove.Batch
+	for page := 1; page <= maxExistingPages; page++ {
+		list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
+			Page: page, PageSize: overlapPageSize, Sort: []string{"start_time", "id"},
+			Filters: []mangrove.Filter{
+				{Field: "start_time", Op: mangrove.OpLeq, Value: end.UTC().Format(time.RFC3339)},
+				{Field: "end_time", Op: mangrove.OpGeq, Value: start.UTC().Format(time.RFC3339)},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range list.Data { // the filters may be ignored upstream: check each
+			if !b.StartTime.After(end) && !b.EndTime.Before(start) {
+				out = append(out, b)
+			}
+		}
+		if list.Info == nil || list.Info.NextPage == nil || len(list.Data) == 0 {
+			return out, nil
+		}
+	}
+	return out, nil
 }

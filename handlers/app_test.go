@@ -670,7 +670,7 @@ func TestPreviewIsALink(t *testing.T) {
 		}
 		d := doc(t, r.Body)
 		key, _ := d.Find(`input[name="confirm_key"]`).Attr("value")
-		return key, strings.TrimSpace(d.Find("#preview-counts tfoot td").Text())
+		return key, strings.TrimSpace(d.Find("#preview-counts tfoot td").First().Text())
 	}
 	k1, total1 := keyAndTotal(b.Get(link))
 	k2, total2 := keyAndTotal(b.Get(link))

@@ -115,7 +115,7 @@ func previewURL(ledgerID string, f forms.GenerationForm) string {
 
 func (h *Handlers) previewProps(c echo.Context, p *generation.Preview) views.PreviewPageProps {
 	props := views.PreviewPageProps{
-		Layout:       h.layout(c, "Review generation", "ledgers"),
+		Layout:       h.layout(c, "Review: "+p.Ledger.Name+", "+views.RangeInWords(p.Params.Start, p.Params.End), "ledgers"),
 		Ledger:       ledgerRow(p.Ledger.Ledger),
 		Start:        p.Params.Start,
 		End:          p.Params.End,
@@ -128,12 +128,15 @@ func (h *Handlers) previewProps(c echo.Context, p *generation.Preview) views.Pre
 		InputData:    inputDataRows(p.InputData),
 	}
 	for _, e := range p.Entries {
-		props.Entries = append(props.Entries, views.PreviewEntry{LedgerID: e.ID, Name: e.Name, Count: e.Count})
+		fresh, again := p.Split(e)
+		props.Entries = append(props.Entries, views.PreviewEntry{LedgerID: e.ID, Name: e.Name, Count: e.Count, New: fresh, Again: again})
 	}
+	props.Existing = p.Overlapping()
+	props.Grid = previewGrid(p)
 	for _, a := range p.Params.BatchAmounts {
 		props.BatchAmounts = append(props.BatchAmounts, views.BatchAmountValues{BatchID: a.BatchID, Amount: strconv.FormatFloat(a.Amount, 'f', -1, 64), AllocationGroup: a.AllocationGroup})
 	}
-	props.Warnings = views.PreviewWarnings(p.Total, p.Overlapping, manualInputs(p.UnpickedManualInputs()), props.InputData)
+	props.Warnings = views.PreviewWarnings(p.Total, props.Existing, manualInputs(p.UnpickedManualInputs()), props.InputData)
 	return props
 }
 

@@ -132,6 +132,36 @@ func inputDataRows(in []generation.InputData) []views.InputDataRow {
 	return rows
 }
 
+// previewGrid is the periods × ledgers grid of a preview, nil when its
+// periods or existing batches are not known.
+func previewGrid(p *generation.Preview) *views.PreviewGrid {
+	periods := p.Periods()
+	if len(periods) == 0 || p.ExistingUnknown {
+		return nil
+	}
+	g := &views.PreviewGrid{}
+	for _, e := range p.Entries {
+		g.Ledgers = append(g.Ledgers, e.Name)
+	}
+	for _, per := range periods {
+		row := views.PreviewGridRow{Start: per.Start, End: per.End}
+		for _, e := range p.Entries {
+			var cell []views.ExistingBatchRow
+			for _, b := range p.ExistingIn(e.ID, per) {
+				r := views.ExistingBatchRow{TrackingID: mangrove.Deref(b.TrackingID)}
+				if b.PrimaryOutput != nil {
+					v := b.PrimaryOutput.Value
+					r.Output, r.Unit = &v, b.PrimaryOutput.Unit
+				}
+				cell = append(cell, r)
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		g.Rows = append(g.Rows, row)
+	}
+	return g
+}
+
 func manualInputs(in []mangrove.RequiredInput) []views.ManualInput {
 	out := make([]views.ManualInput, len(in))
 	for i, r := range in {

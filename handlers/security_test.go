@@ -423,13 +423,20 @@ func TestOtherProjectSeesNothing(t *testing.T) {
 				}
 			}
 		}
-		// Forms on A's ledger.
-		for _, path := range []string{"/ledgers/" + ncr + "/preview", "/ledgers/" + ncr + "/generations"} {
-			bb.Get("/ledgers")
-			res := bb.Post(path, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}, "confirm_key": {strings.Repeat("A", 43)}})
-			if res.Status != http.StatusNotFound && res.Status != http.StatusConflict {
-				t.Errorf("%s: B POST %s: %d, want 404 or 409", phase, path, res.Status)
-			}
+		// Forms on A's ledger: the preview (a GET, and the POST that leads
+		// to it) and the confirmation.
+		form := url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}
+		if res := bb.Get("/ledgers/" + ncr + "/preview?" + form.Encode()); res.Status != http.StatusNotFound {
+			t.Errorf("%s: B GET the preview of A's ledger: %d, want 404", phase, res.Status)
+		}
+		bb.Get("/ledgers")
+		if res := bb.Post("/ledgers/"+ncr+"/preview", form); res.Status != http.StatusSeeOther || bb.Get(res.Location).Status != http.StatusNotFound {
+			t.Errorf("%s: B POST the preview of A's ledger: %d to %q, want a redirect to a 404", phase, res.Status, res.Location)
+		}
+		bb.Get("/ledgers")
+		res := bb.Post("/ledgers/"+ncr+"/generations", url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}, "confirm_key": {strings.Repeat("A", 43)}})
+		if res.Status != http.StatusNotFound && res.Status != http.StatusConflict {
+			t.Errorf("%s: B POST a confirmation on A's ledger: %d, want 404 or 409", phase, res.Status)
 		}
 	}
 	check("before A watches", running)
@@ -614,6 +621,9 @@ func TestSecretsStayOut(t *testing.T) {
 	get("/ledgers/" + kiln + "/batches.csv")
 	get("/ledgers/" + kiln + "/generate")
 	r = post("/ledgers/"+kiln+"/preview", url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-02-28"}})
+	if r.Status == http.StatusSeeOther {
+		r = get(r.Location)
+	}
 	if r.Status != http.StatusOK {
 		t.Fatalf("preview: %d %.300s", r.Status, r.Body)
 	}

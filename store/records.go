@@ -45,6 +45,21 @@ type PreviewEntry struct {
 	LedgerID   string `json:"ledger_id"`
 	LedgerName string `json:"ledger_name"`
 	Count      int    `json:"count"`
+	// Existing are the ledger's batches already in the range when the
+	// preview was shown, with their outputs then, so that what a
+	// regeneration changed can be shown later. Added within version 1:
+	// rows written before it have none.
+	Existing []ExistingBatch `json:"existing,omitempty"`
+}
+
+// ExistingBatch is a batch as it was when a preview was confirmed.
+type ExistingBatch struct {
+	BatchID    string    `json:"batch_id"`
+	TrackingID string    `json:"tracking_id,omitempty"`
+	StartTime  time.Time `json:"start_time"`
+	EndTime    time.Time `json:"end_time"`
+	Output     *float64  `json:"output,omitempty"` // nil: the batch had no primary output
+	Unit       string    `json:"unit,omitempty"`
 }
 
 // previewRecord is the JSON of a preview column: an object rather than a

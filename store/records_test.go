@@ -295,9 +295,9 @@ func TestMigrationUpgradesRecords(t *testing.T) {
 		{newFull, newPreview, GenerationParams{
 			Version: 1, StartTime: start, EndTime: end, DataPointIDs: []string{"dp_1"}, SkippedDataPointTypeIDs: []int64{4, 8},
 			BatchAmounts: []BatchAmount{{"bat_a", 12.5, ""}, {"bat_b", 3, "g2"}, {"bat_c", 1, ""}},
-		}, []PreviewEntry{{"lgr_a", "Net Carbon Removal", 6}, {"lgr_b", "Produced", 2}}},
+		}, []PreviewEntry{{LedgerID: "lgr_a", LedgerName: "Net Carbon Removal", Count: 6}, {LedgerID: "lgr_b", LedgerName: "Produced", Count: 2}}},
 		{newMinimal, `null`, GenerationParams{Version: 1, StartTime: start, EndTime: end}, nil},
-		{already, alreadyPreview, GenerationParams{Version: 1, StartTime: start, EndTime: end}, []PreviewEntry{{"lgr_a", "NCR", 1}}},
+		{already, alreadyPreview, GenerationParams{Version: 1, StartTime: start, EndTime: end}, []PreviewEntry{{LedgerID: "lgr_a", LedgerName: "NCR", Count: 1}}},
 		{unparseable, unknownShape, GenerationParams{}, nil}, // left untouched, read as unknown
 		{`null`, `null`, GenerationParams{}, nil},
 	}
@@ -402,7 +402,7 @@ func TestMigratedKeyRecordsItsPreview(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("BeginGeneration: %v %v", created, err)
 	}
-	if want := []PreviewEntry{{"lgr_a", "NCR", 4}}; !reflect.DeepEqual(g.Preview, want) {
+	if want := []PreviewEntry{{LedgerID: "lgr_a", LedgerName: "NCR", Count: 4}}; !reflect.DeepEqual(g.Preview, want) {
 		t.Fatalf("preview %+v, want %+v", g.Preview, want)
 	}
 }

@@ -13,10 +13,10 @@ type ManualInput struct {
 }
 
 // PreviewWarnings are what deserves a second look before confirming: nothing
-// to write, manual-select inputs without picked data points, existing
-// batches in the range (overlapping < 0: not checked) and inputs without
-// data in the range.
-func PreviewWarnings(total, overlapping int, unpicked []ManualInput, inputData []InputDataRow) []string {
+// to write, manual-select inputs without data points, existing batches that
+// could not be read (existing < 0; how many exist is shown beside the total)
+// and inputs without data in the range.
+func PreviewWarnings(total, existing int, unpicked []ManualInput, inputData []InputDataRow) []string {
 	var warnings []string
 	if total == 0 {
 		warnings = append(warnings, "Nothing will be generated: Mangrove found no batches to write for this range. Check the range and whether the required inputs have data in it.")
@@ -26,13 +26,10 @@ func PreviewWarnings(total, overlapping int, unpicked []ManualInput, inputData [
 		if len(in.From) > 0 {
 			from = " (it comes from " + strings.Join(in.From, ", ") + ")"
 		}
-		warnings = append(warnings, fmt.Sprintf("“%s” is a manual-select input%s and no data point ids were given: Mangrove may leave it out unless you pick its data points.", in.Name, from))
+		warnings = append(warnings, fmt.Sprintf("“%s” is a manual-select input%s, no data points were found for it in the range and none were given: Mangrove may leave it out unless you pick its data points.", in.Name, from))
 	}
-	switch {
-	case overlapping > 0:
-		warnings = append(warnings, fmt.Sprintf("%d existing %s on this ledger overlap the range: generating again recalculates and updates them.", overlapping, Plural(overlapping, "batch", "batches")))
-	case overlapping < 0:
-		warnings = append(warnings, "Existing batches could not be checked for overlap with this range.")
+	if existing < 0 {
+		warnings = append(warnings, "The batches already in this range could not be read, so the preview cannot say which periods are generated again.")
 	}
 	if w := inputGapWarning(inputData); w != "" {
 		warnings = append(warnings, w)

@@ -184,6 +184,10 @@ type PreviewPageProps struct {
 	DataPointIDs []string
 	BatchAmounts []BatchAmountValues
 	Warnings     []string
+	// Existing counts the batches already in the range over every ledger;
+	// -1 when they could not be read.
+	Existing int
+	Grid     *PreviewGrid
 	// InputData tells, per required input, whether the range has data
 	// points; empty when the inputs could not be checked at all.
 	InputData  []InputDataRow
@@ -210,10 +214,33 @@ type InputDataRow struct {
 	Earlier      time.Time // InputDataEarlier: when the newest earlier data point was recorded
 }
 
-// PreviewEntry is one ledger the generation would write batches to.
+// PreviewEntry is one ledger the generation would write batches to: Count
+// batches, New of them in periods without a batch yet, Again in periods
+// that have one.
 type PreviewEntry struct {
 	LedgerID, Name string
 	Count          int
+	New, Again     int
+}
+
+// PreviewGrid shows, period by period and ledger by ledger, the batches
+// already in the range; nil when the periods are not known.
+type PreviewGrid struct {
+	Ledgers []string
+	Rows    []PreviewGridRow
+}
+
+// PreviewGridRow is one period of the grid, a cell per ledger.
+type PreviewGridRow struct {
+	Start, End time.Time
+	Cells      [][]ExistingBatchRow // per ledger: its batches already in the period
+}
+
+// ExistingBatchRow is a batch already in the previewed range.
+type ExistingBatchRow struct {
+	TrackingID string
+	Output     *float64
+	Unit       string
 }
 
 // TaskStatusProps is the live part of the task page, rendered server-side

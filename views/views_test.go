@@ -129,10 +129,10 @@ func TestPreviewPage(t *testing.T) {
 	if got := d.Find("#preview-counts tbody tr").Length(); got != 2 {
 		t.Errorf("%d ledger rows, want 2", got)
 	}
-	if got := d.Find("#preview-counts tfoot td").Text(); got != "12" {
+	if got := d.Find("#preview-counts tfoot td").First().Text(); got != "12" {
 		t.Errorf("total %q", got)
 	}
-	if !strings.Contains(d.Find("#confirm").Text(), "12 batches") {
+	if got := strings.Join(strings.Fields(d.Find("#confirm").Text()), " "); got != "Confirm and generate 12 batches" {
 		t.Errorf("confirm button %q", d.Find("#confirm").Text())
 	}
 	var skipped []string
