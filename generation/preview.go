@@ -96,8 +96,12 @@ func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.G
 	}
 	// Two hints for the page, independent of each other.
 	var wg sync.WaitGroup
-	wg.Go(func() { p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, params.Start, params.End) })
-	wg.Go(func() { p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, params.Start, params.End) })
+	wg.Go(func() {
+		p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, params.Start, params.End)
+	})
+	wg.Go(func() {
+		p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, params.Start, params.End)
+	})
 	wg.Wait()
 
 	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, params), p.seen())
