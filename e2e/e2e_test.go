@@ -492,6 +492,17 @@ func TestReadOnlyTokenCannotConfirm(t *testing.T) {
 		t.Errorf("the refused generation was sent upstream %d times, want at most once (never retried)", n)
 	}
 	b.screenshot("07-permission")
+
+	// After that first refusal the dashboard says so before anyone tries.
+	if st := b.navigate("/ledgers/" + ncr.ID); st != http.StatusOK {
+		t.Fatalf("ledger page: %d", st)
+	}
+	if disabled := eval[bool](b, `document.querySelector("#generate").disabled`); !disabled {
+		t.Error("Generate is still enabled for a token Mangrove refused")
+	}
+	if !strings.Contains(b.text("header"), "Read-only") {
+		t.Error("the header does not say Read-only")
+	}
 }
 
 // TestTaskPageWithoutJavaScript shows a finished task with scripts off:

@@ -47,6 +47,10 @@ const (
 	NothingToGenerate
 )
 
+// ErrReadOnly refuses a confirmation on a dashboard configured read-only;
+// nothing is recorded or sent.
+var ErrReadOnly = errors.New("generation: the dashboard is read-only")
+
 // nothingToGenerate is the audit reason of a refused empty generation.
 const nothingToGenerate = "nothing to generate: the preview counted no batches"
 
@@ -78,6 +82,9 @@ type Confirmation struct {
 // to the same task. The audit row is written before the API call, and the
 // call is never retried: a retry could generate twice.
 func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) {
+	if s.allReadOnly {
+		return Outcome{}, ErrReadOnly
+	}
 	params, errs := c.Form.Validate(nil)
 	if !store.ValidConfirmKeyFormat(c.Key) || errs.Any() {
 		return Outcome{Kind: Expired, LedgerID: c.LedgerID}, nil
@@ -172,6 +179,9 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 		return o, nil
 	}
 	s.metrics.GenerationStarted(metrics.OutcomeRejected)
+	if errors.Is(err, mangrove.ErrForbidden) {
+		s.readOnly.Put(mangrove.TokenHash(c.Token), true)
+	}
 	o.Kind, o.Message = Rejected, cmp.Or(apiErr.Message, http.StatusText(apiErr.Status))
 	if merr := s.store.MarkRejected(ctx, gen.ID, o.Message); merr != nil {
 		s.log.Error("recording a refused generation failed", "generation_id", gen.ID, "err", merr)

@@ -68,6 +68,9 @@ type Options struct {
 	Now     func() time.Time
 	// Changed, when set, is told when batches may have changed.
 	Changed BatchesChanged
+	// ReadOnly says every token is read-only (MANGROVE_READ_ONLY): nothing
+	// can be generated.
+	ReadOnly bool
 }
 
 // Service runs the workflow. It is a watcher.Publisher: subscribed to the
@@ -83,7 +86,18 @@ type Service struct {
 	// finals serialises RecordFinal's check-then-mark, so each finish counts once.
 	finals  sync.Mutex
 	origins *ttlcache.Cache[int64, *store.Generation]
+	// readOnly remembers, by token hash, the tokens Mangrove refused a
+	// generation (403), so pages say so before the next attempt.
+	readOnly *ttlcache.Cache[string, bool]
+	// allReadOnly is set when the server-wide token is known to be read-only.
+	allReadOnly bool
 }
+
+// Tokens refused a generation are remembered this long, up to this many.
+const (
+	readOnlyTTL = 12 * time.Hour
+	readOnlyMax = 4096
+)
 
 // The audit rows of running tasks kept for the event streams (Origin): as
 // many as tasks watched at once, for as long as a long generation runs.
@@ -108,5 +122,17 @@ func New(o Options) *Service {
 	}
 	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
 		log: o.Logger, now: o.Now, changed: o.Changed,
-		origins: ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now)}
+		origins:     ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
+		readOnly:    ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
+		allReadOnly: o.ReadOnly}
+}
+
+// ReadOnly reports whether token is known to be unable to generate: the
+// dashboard is configured read-only, or Mangrove refused it a generation.
+func (s *Service) ReadOnly(token string) bool {
+	if s.allReadOnly {
+		return true
+	}
+	_, refused := s.readOnly.Get(mangrove.TokenHash(token))
+	return refused
 }

@@ -493,6 +493,47 @@ func TestReadOnlyTokenGetsPermissionMessage(t *testing.T) {
 	if err != nil || len(gens) != 1 || gens[0].State != "rejected" {
 		t.Fatalf("audit rows %+v (%v), want one rejected", gens, err)
 	}
+	// The refusal page leads back to the same preview, values kept.
+	back, _ := doc(t, r.Body).Find("main a.btn-primary").Attr("href")
+	if !strings.Contains(back, "/preview?") || !strings.Contains(back, "start_time=2025-01-01") {
+		t.Errorf("the permission page links to %q, want the preview with its values", back)
+	}
+	// From now on the dashboard says so up front.
+	d := doc(t, b.Get("/ledgers/"+id).Body)
+	if _, disabled := d.Find("#generate").Attr("disabled"); !disabled || d.Find("#read-only-reason").Length() != 1 {
+		t.Error("the ledger page still offers Generate to a token refused a generation")
+	}
+	if !strings.Contains(d.Find("header").Text(), "Read-only") {
+		t.Error("the header does not say Read-only")
+	}
+	d = doc(t, preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}).Body)
+	if d.Find("#confirm").Length() != 0 || d.Find("#read-only-reason").Length() != 1 {
+		t.Error("the preview still offers Confirm to a token refused a generation")
+	}
+	// Another user's token is not affected.
+	rw := app.SignedIn(t)
+	if _, disabled := doc(t, rw.Get("/ledgers/"+id).Body).Find("#generate").Attr("disabled"); disabled {
+		t.Error("the read-write token lost Generate")
+	}
+}
+
+// TestReadOnlyDashboard: with MANGROVE_READ_ONLY nothing is offered for
+// confirmation and a confirmation posted anyway sends nothing upstream.
+func TestReadOnlyDashboard(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{ReadOnly: true})
+	b := app.SignedIn(t)
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
+	q := url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}
+	if d := doc(t, preview(t, b, id, q).Body); d.Find("#confirm").Length() != 0 {
+		t.Fatal("a read-only dashboard offers Confirm")
+	}
+	r := b.Post("/ledgers/"+id+"/generations", url.Values{"confirm_key": {issueKey(t, app, id, q)}, "start_time": q["start_time"], "end_time": q["end_time"]})
+	if r.Status != http.StatusForbidden {
+		t.Fatalf("confirm on a read-only dashboard: %d", r.Status)
+	}
+	if n := app.Sandbox.RequestCount("POST /api/v1/ledgers/{ledger_id}/batch_generations"); n != 0 {
+		t.Errorf("%d generation POSTs from a read-only dashboard", n)
+	}
 }
 
 // startTask starts a Q1 2025 generation through the API and returns its id.

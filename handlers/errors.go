@@ -80,6 +80,12 @@ func nothingToGenerate(ledgerID string, f forms.GenerationForm) *pageError {
 		Action:  "Back to the preview", ActionURL: previewURL(ledgerID, f)}
 }
 
+func cannotGenerate(ledgerID string, f forms.GenerationForm) *pageError {
+	return &pageError{Status: http.StatusForbidden, Heading: "Permission needed",
+		Message: "Your token lacks Production Accounting write permission, so nothing was started. Ask your Mangrove administrator for a token with Production Accounting read and write access.",
+		Action:  "Back to the preview", ActionURL: previewURL(ledgerID, f)}
+}
+
 func stillSubmitting() *pageError {
 	return &pageError{Status: http.StatusAccepted, Heading: "Still being submitted",
 		Message: "This confirmation is being submitted to Mangrove right now. Its task appears in the generation history as soon as Mangrove answers.",

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/forms"
 	"github.com/carbon-dash/mangrove-dashboard/generation"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
@@ -151,6 +153,9 @@ func (h *Handlers) confirmGeneration(c echo.Context) error {
 	o, err := h.generation.Confirm(c.Request().Context(), generation.Confirmation{
 		Token: h.currentToken(c), UserLabel: h.userLabel(c), LedgerID: id, Key: form.Get("confirm_key"), Form: f,
 	})
+	if errors.Is(err, mangrove.ErrForbidden) || errors.Is(err, generation.ErrReadOnly) {
+		return cannotGenerate(id, f)
+	}
 	if err != nil {
 		return err
 	}

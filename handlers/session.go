@@ -182,6 +182,7 @@ func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
 	}
 	if token != "" {
 		l.UserLabel = h.userLabel(c)
+		l.ReadOnly = h.generation.ReadOnly(token)
 	}
 	l.Flashes = h.popFlashes(c)
 	return l

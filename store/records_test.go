@@ -559,3 +559,34 @@ func FuzzDecodeRecord(f *testing.F) {
 		_, _ = decodePreview(text)
 	})
 }
+
+// TestPreviewKeepsExistingBatches: the batches a preview found in the range,
+// with their outputs then, reach the audit row with the key.
+func TestPreviewKeepsExistingBatches(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	out := 147.83
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	preview := []PreviewEntry{{LedgerID: "lgr_a", LedgerName: "NCR", Count: 6, Existing: []ExistingBatch{
+		{BatchID: "bat_1", TrackingID: "Jan-2025-001", StartTime: start, EndTime: start.AddDate(0, 1, 0).Add(-time.Second), Output: &out, Unit: "t"},
+		{BatchID: "bat_2", StartTime: start, EndTime: start.AddDate(0, 1, 0).Add(-time.Second)},
+	}}}
+	key, err := s.IssueConfirmKey(ctx, "th", "ph", preview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := testGeneration("th")
+	g.Preview = nil // the row records the key's preview
+	g, _, err = s.BeginGeneration(ctx, key, "ph", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Generation(ctx, g.ID)
+	if err != nil || len(got.Preview) != 1 {
+		t.Fatalf("generation %+v, %v", got, err)
+	}
+	ex := got.Preview[0].Existing
+	if len(ex) != 2 || ex[0].TrackingID != "Jan-2025-001" || ex[0].Output == nil || *ex[0].Output != out || ex[1].Output != nil || !ex[0].StartTime.Equal(start) {
+		t.Fatalf("existing batches read back as %+v", ex)
+	}
+}

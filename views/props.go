@@ -16,6 +16,9 @@ type Layout struct {
 	CSRF       string
 	Flashes    []Flash
 	Sandbox    bool
+	// ReadOnly says the user's token cannot generate: the header says so
+	// and generation is not offered.
+	ReadOnly bool
 	// The fields below are set by the pages themselves (assets.go), never
 	// by handlers.
 
@@ -26,6 +29,9 @@ type Layout struct {
 	// "js/chart.js") a page needs, loaded after the shared ones.
 	Styles, Scripts []string
 }
+
+// ReadOnlyReason explains why generation is not offered.
+const ReadOnlyReason = "Your token can read but not generate: Mangrove refused it a generation. Ask your Mangrove administrator for Production Accounting write access."
 
 // Flash is a one-time message shown after a redirect.
 type Flash struct {

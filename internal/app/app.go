@@ -114,7 +114,7 @@ func (a *App) wireServices(cfg Config) error {
 	a.Ledgers = ledgers.New(a.Client, ledgers.Options{Logger: a.Logger})
 	a.Generation = generation.New(generation.Options{
 		API: a.Client, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
-		Changed: a.Ledgers.BatchesChanged,
+		Changed: a.Ledgers.BatchesChanged, ReadOnly: cfg.ReadOnly,
 	})
 	a.Streams = taskstream.New(taskstream.Options{
 		Watchers: a.Watchers, Render: handlers.StatusRenderer(a.Generation, a.Logger), Logger: a.Logger,

@@ -39,6 +39,9 @@ type Config struct {
 	// TrustedProxies are the proxies whose forwarding headers are believed.
 	TrustedProxies []*net.IPNet
 	UserHeader     string
+	// ReadOnly says the server-wide token cannot generate
+	// (MANGROVE_READ_ONLY): pages say so and nothing is confirmed.
+	ReadOnly bool
 
 	// The fields below are not configuration people set: tests and the
 	// benchmarks use them to run the same wiring.
@@ -103,6 +106,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
 	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
 	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
+	fs.BoolVar(&c.ReadOnly, "mangrove-read-only", env("MANGROVE_READ_ONLY", "") == "true", "the API token cannot generate: say so up front and offer no Confirm (MANGROVE_READ_ONLY=true)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

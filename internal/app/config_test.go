@@ -39,6 +39,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "PollTooSlow", env: map[string]string{"POLL_INTERVAL": "6s"}, wantErr: "POLL_INTERVAL"},
 		{name: "APIURLWithoutScheme", env: map[string]string{"MANGROVE_API_URL": "app.example.test"}, wantErr: "MANGROVE_API_URL"},
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "nope"},
+		{name: "ReadOnly", env: map[string]string{"MANGROVE_READ_ONLY": "true"}, check: func(c Config) bool { return c.ReadOnly }},
+		{name: "NotReadOnlyByDefault", check: func(c Config) bool { return !c.ReadOnly }},
 		{name: "NoProxyTrustedByDefault", check: func(c Config) bool { return len(c.TrustedProxies) == 0 && c.UserHeader == "" }},
 		{name: "TrustedProxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "USER_HEADER": "X-Forwarded-User"},
 			check: func(c Config) bool {

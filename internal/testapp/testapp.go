@@ -49,6 +49,8 @@ type Options struct {
 	// Faults are the sandbox's injected faults from the start; App.Sandbox's
 	// SetFaults changes them at run time.
 	Faults sandbox.Faults
+	// ReadOnly is MANGROVE_READ_ONLY.
+	ReadOnly bool
 	// ListenConfig, when set, opens the dashboard's listener (on 127.0.0.1),
 	// e.g. to shrink the socket buffers of its connections.
 	ListenConfig *net.ListenConfig
@@ -87,6 +89,7 @@ func Start(t testing.TB, opts Options) *App {
 		WrapSandbox:            opts.WrapSandbox,
 		ReadyCacheTTL:          opts.ReadyCacheTTL,
 		ServerTokenFromSandbox: opts.ServerToken,
+		ReadOnly:               opts.ReadOnly,
 		ClientOptions:          []mangrove.Option{mangrove.WithRetry(3, 20*time.Millisecond, 200*time.Millisecond)},
 	}
 	if opts.ClientTimeout > 0 {
