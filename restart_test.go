@@ -88,7 +88,7 @@ func TestRestartIsSafe(t *testing.T) {
 	}
 	// 15 months on two concurrent ledgers: 60 batches of 200ms, 12s of work.
 	b.Get("/ledgers/" + ncr + "/generate")
-	r := b.Post("/ledgers/"+ncr+"/preview", url.Values{"start_time": {"2024-01-01"}, "end_time": {"2025-03-31"}})
+	r := b.Get("/ledgers/" + ncr + "/preview?" + url.Values{"start_time": {"2024-01-01"}, "end_time": {"2025-03-31"}}.Encode())
 	pd, _ := goquery.NewDocumentFromReader(strings.NewReader(r.Body))
 	confirm := url.Values{}
 	pd.Find(`form[action$="/generations"] input`).Each(func(_ int, s *goquery.Selection) {
