@@ -1636,14 +1636,14 @@ func previewGrid(g PreviewGrid) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					for _, b := range cell {
-						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 145, "<li><span class=\"badge badge-warning\">has</span> ")
+						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 145, "<li><span class=\"badge badge-warning\">exists</span> ")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var85 string
 						templ_7745c5c3_Var85, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(b.TrackingID))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 349, Col: 82}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 349, Col: 85}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var85))
 						if templ_7745c5c3_Err != nil {
@@ -1656,7 +1656,7 @@ func previewGrid(g PreviewGrid) templ.Component {
 						var templ_7745c5c3_Var86 string
 						templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(optNumber(b.Output, b.Unit))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 349, Col: 117}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 349, Col: 120}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var86))
 						if templ_7745c5c3_Err != nil {
