@@ -198,15 +198,6 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 	return o, nil
 }
 
-// previewTotal is the number of batches a recorded preview counted.
-func previewTotal(entries []store.PreviewEntry) int {
-	n := 0
-	for _, e := range entries {
-		n += e.Count
-	}
-	return n
-}
-
 // Request is the API request for validated parameters.
 func Request(p forms.GenerationParams) mangrove.GenerationRequest {
 	r := mangrove.GenerationRequest{

@@ -1,6 +1,9 @@
 package generation
 
-import "github.com/carbon-dash/mangrove-dashboard/mangrove"
+import (
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/store"
+)
 
 // Skipped are the required inputs the generation leaves out.
 func (p *Preview) Skipped() []mangrove.RequiredInput {
@@ -44,4 +47,13 @@ func (p *Preview) skipSet() map[int64]bool {
 		skip[id] = true
 	}
 	return skip
+}
+
+// previewTotal is the number of batches a recorded preview counted.
+func previewTotal(entries []store.PreviewEntry) int {
+	n := 0
+	for _, e := range entries {
+		n += e.Count
+	}
+	return n
 }
