@@ -105,8 +105,9 @@ func NewPool(getter TaskGetter, opts Options) *Pool {
 
 // Subscribe adds a receiver of every change of every watched task, and of
 // every terminal state the pool sees, watched or not (a task that ended
-// while nobody watched it is published when it is next looked at). Call it
-// before the pool is used.
+// while nobody watched it is published when it is next looked at).
+// Subscribers get each change in the order they subscribed. Call it before
+// the pool is used.
 func (p *Pool) Subscribe(pub Publisher) {
 	p.subsMu.Lock()
 	defer p.subsMu.Unlock()

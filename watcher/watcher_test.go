@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func (f *fakeAPI) total() int {
 
 type recorder struct {
 	mu      sync.Mutex
-	snaps   []Snapshot
+	snaps   []recorded
 	stopped chan int64
 }
 
@@ -63,16 +64,25 @@ func newRecorder() *recorder { return &recorder{stopped: make(chan int64, 100)} 
 
 func (r *recorder) Publish(_ int64, s Snapshot) {
 	r.mu.Lock()
-	r.snaps = append(r.snaps, s)
+	r.snaps = append(r.snaps, recorded{Snapshot: s, at: publishOrder.Add(1)})
 	r.mu.Unlock()
+}
+
+// publishOrder numbers the publications every recorder receives.
+var publishOrder atomic.Int64
+
+// recorded is a snapshot with its place among all publications.
+type recorded struct {
+	Snapshot
+	at int64
 }
 
 func (r *recorder) Stopped(id int64) { r.stopped <- id }
 
-func (r *recorder) all() []Snapshot {
+func (r *recorder) all() []recorded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Snapshot(nil), r.snaps...)
+	return append([]recorded(nil), r.snaps...)
 }
 
 func running(p int) mangrove.AsyncTask {
@@ -319,6 +329,11 @@ func TestEverySubscriberGetsChanges(t *testing.T) {
 		if len(snaps) == 0 || !snaps[len(snaps)-1].Terminal() {
 			t.Fatalf("a subscriber got %+v, want the end last", snaps)
 		}
+	}
+	// In the order they subscribed: the audit can record an end before the
+	// streams tell viewers about it.
+	if f, s := first.all(), second.all(); len(f) == 0 || len(s) == 0 || f[len(f)-1].at > s[len(s)-1].at {
+		t.Error("the second subscriber heard of the end before the first")
 	}
 
 	// Task 2 is already finished when first looked at: nothing to watch,

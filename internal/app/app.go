@@ -121,8 +121,10 @@ func (a *App) wireServices(cfg Config) error {
 	})
 	// Streams close before the watchers stop, so viewers are let go first.
 	a.closers = append(a.closers, a.Streams.Close)
-	a.Watchers.Subscribe(a.Streams)
+	// The audit first: a task's end is recorded before any viewer is told
+	// it ended, so the history a viewer opens next already shows it.
 	a.Watchers.Subscribe(a.Generation)
+	a.Watchers.Subscribe(a.Streams)
 	a.Metrics.RegisterGauges(a.Streams.Subscribers, a.Watchers.Active)
 
 	hashKey, blockKey, err := sessionKeys(cfg)
