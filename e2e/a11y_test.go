@@ -60,14 +60,24 @@ func (b *tab) axeRun(page string) []axeViolation {
 }
 
 // TestAccessibility runs axe-core on every page of the dashboard, as a user
-// reaches it: sign-in, ledgers, a ledger with its chart, the generation
-// form, the preview, a running and a finished task, the history and an
-// error page.
+// reaches it, at desktop and at phone width: sign-in, ledgers, a ledger with
+// its chart, the generation form, the preview, a running and a finished
+// task, the history and an error page.
 func TestAccessibility(t *testing.T) {
 	requireBrowser(t)
+	for _, width := range []int64{defaultWindowWidth, phoneWidth} {
+		t.Run(fmt.Sprintf("%dpx", width), func(t *testing.T) { checkAccessibility(t, width) })
+	}
+}
+
+// phoneWidth is a phone's viewport width, where wide tables scroll.
+const phoneWidth = 390
+
+func checkAccessibility(t *testing.T, width int64) {
 	app := testapp.Start(t, testapp.Options{StepDelay: 700 * time.Millisecond, PollInterval: time.Second})
 	ncr := app.LedgerByName(t, ncrName)
 	b := newTab(t, app)
+	b.do("sizing the window", chromedp.EmulateViewport(width, windowHeight))
 
 	if st := b.navigate("/signin"); st != 200 {
 		t.Fatalf("sign-in page: %d", st)

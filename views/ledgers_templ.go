@@ -51,7 +51,7 @@ func LedgersPage(p LedgersPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"table-wrap\"><table><caption class=\"visually-hidden\">Ledgers (")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Ledgers\"><table><caption class=\"visually-hidden\">Ledgers (")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -355,7 +355,7 @@ func requiredInputsTable(inputs []RequiredInputRow) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<div class=\"table-wrap\"><table><caption class=\"visually-hidden\">Required inputs</caption> <thead><tr><th scope=\"col\">Input</th><th scope=\"col\">Slug</th><th scope=\"col\">Unit</th><th scope=\"col\">Category</th><th scope=\"col\">Selection</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Required inputs\"><table><caption class=\"visually-hidden\">Required inputs</caption> <thead><tr><th scope=\"col\">Input</th><th scope=\"col\">Slug</th><th scope=\"col\">Unit</th><th scope=\"col\">Category</th><th scope=\"col\">Selection</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -953,7 +953,7 @@ func BatchesTable(rows []BatchRow) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, "<div class=\"table-wrap\"><table><caption class=\"visually-hidden\">Batches</caption> <thead><tr><th scope=\"col\">Tracking id</th><th scope=\"col\">Period</th><th scope=\"col\">Feedstock</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Primary output</th><th scope=\"col\" class=\"num\">Ledger balance</th><th scope=\"col\">Created</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Batches\"><table><caption class=\"visually-hidden\">Batches</caption> <thead><tr><th scope=\"col\">Tracking id</th><th scope=\"col\">Period</th><th scope=\"col\">Feedstock</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Primary output</th><th scope=\"col\" class=\"num\">Ledger balance</th><th scope=\"col\">Created</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -705,7 +705,7 @@ func TasksPage(p TasksPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<div class=\"table-wrap\"><table><caption class=\"visually-hidden\">Confirmed generations, newest first</caption> <thead><tr><th scope=\"col\">Confirmed</th><th scope=\"col\">By</th><th scope=\"col\">Ledger</th><th scope=\"col\">Range</th><th scope=\"col\">Parameters</th><th scope=\"col\">Preview</th><th scope=\"col\">Task</th><th scope=\"col\">State</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Generation history\"><table><caption class=\"visually-hidden\">Confirmed generations, newest first</caption> <thead><tr><th scope=\"col\">Confirmed</th><th scope=\"col\">By</th><th scope=\"col\">Ledger</th><th scope=\"col\">Range</th><th scope=\"col\">Parameters</th><th scope=\"col\">Preview</th><th scope=\"col\">Task</th><th scope=\"col\">State</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
