@@ -25,11 +25,18 @@ const (
 	confirmKeyLen   = 43
 )
 
+// MaxConfirmKeysPerToken bounds the keys one token holds at once: each
+// preview view issues one, and a token viewing previews in a loop must not
+// grow the table. Past it the oldest keys go (a key already used is
+// answered from its generation, which stays).
+const MaxConfirmKeysPerToken = 100
+
 // IssueConfirmKey creates a one-time key bound to the user's token hash and
 // the previewed parameters' hash. The key is 32 random bytes in unpadded
 // base64url and expires after ConfirmKeyTTL. preview is what the preview
 // showed; the generation begun with the key records it (an empty preview
-// is recorded as none). Expired, unused keys are purged on the way.
+// is recorded as none). Expired keys, and the token's keys beyond the
+// newest MaxConfirmKeysPerToken, are purged on the way.
 func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash string, preview []PreviewEntry) (string, error) {
 	if tokenHash == "" || paramsHash == "" {
 		return "", errors.New("store: issue confirmation key: empty token or params hash")
@@ -53,6 +60,11 @@ func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash strin
 			`INSERT INTO confirm_keys (key, token_hash, params_hash, created_at, expires_at, preview) VALUES (?, ?, ?, ?, ?, ?)`,
 			key, tokenHash, paramsHash, formatTime(now), formatTime(now.Add(ConfirmKeyTTL)), previewText); err != nil {
 			return fmt.Errorf("store: issue confirmation key: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_keys WHERE token_hash = ? AND key NOT IN
+			(SELECT key FROM confirm_keys WHERE token_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+			tokenHash, tokenHash, MaxConfirmKeysPerToken); err != nil {
+			return fmt.Errorf("store: purge a token's oldest confirmation keys: %w", err)
 		}
 		return nil
 	})

@@ -193,3 +193,49 @@ func TestGenerationRecordsTheKeysPreview(t *testing.T) {
 		t.Fatalf("preview column %s", preview)
 	}
 }
+
+// TestConfirmKeysPerTokenBounded: a token previewing in a loop keeps only its
+// newest MaxConfirmKeysPerToken keys; another token's keys are untouched and
+// a generation begun with a purged key's twin still answers duplicates.
+func TestConfirmKeysPerTokenBounded(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	other, err := s.IssueConfirmKey(ctx, "th-other", "ph", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := s.IssueConfirmKey(ctx, "th", "ph", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := testGeneration("th")
+	first, created, err := s.BeginGeneration(ctx, used, "ph", g)
+	if err != nil || !created {
+		t.Fatalf("begin: %v %v", created, err)
+	}
+	var keys []string
+	for range MaxConfirmKeysPerToken + 5 {
+		k, err := s.IssueConfirmKey(ctx, "th", "ph", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM confirm_keys WHERE token_hash = 'th'`).Scan(&n); err != nil || n != MaxConfirmKeysPerToken {
+		t.Fatalf("%d keys kept for the token (%v), want %d", n, err, MaxConfirmKeysPerToken)
+	}
+	if _, _, err := s.BeginGeneration(ctx, keys[0], "ph", g); !errors.Is(err, ErrKeyInvalid) {
+		t.Errorf("the oldest key still works: %v", err)
+	}
+	if _, created, err := s.BeginGeneration(ctx, keys[len(keys)-1], "ph", g); err != nil || !created {
+		t.Errorf("the newest key: created %v, %v", created, err)
+	}
+	if _, created, err := s.BeginGeneration(ctx, other, "ph", testGeneration("th-other")); err != nil || !created {
+		t.Errorf("another token's key: created %v, %v", created, err)
+	}
+	again, created, err := s.BeginGeneration(ctx, used, "ph", g)
+	if err != nil || created || again.ID != first.ID {
+		t.Errorf("a used key, purged from the keys, answers %+v created=%v %v; want its generation", again.ID, created, err)
+	}
+}
