@@ -1,6 +1,7 @@
 package generation
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -58,5 +59,27 @@ func TestUnpickedManualInputsOnlyWithoutData(t *testing.T) {
 	p.Params.SkippedTypeIDs = []int64{3}
 	if got := p.UnpickedManualInputs(); len(got) != 0 {
 		t.Fatalf("a skipped input is warned about: %+v", got)
+	}
+}
+
+// pagedAPI lists more pages of batches than the preview reads, as an API
+// that ignores the time filters would for a long-lived ledger.
+type pagedAPI struct{ fakeAPI }
+
+func (pagedAPI) LedgerBatches(_ context.Context, _, _ string, o mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
+	next := o.Page + 1
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &mangrove.List[mangrove.Batch]{Data: []mangrove.Batch{{ID: "b_old", StartTime: old, EndTime: old}}, Info: &mangrove.Info{NextPage: &next}}, nil
+}
+
+func TestExistingBatchesUnknownPastThePageCap(t *testing.T) {
+	r := newRig()
+	r.svc.api = &pagedAPI{}
+	p, err := r.svc.Preview(context.Background(), token, ledgerID, q1Form())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ExistingUnknown || p.Overlapping() != -1 {
+		t.Fatalf("existing batches unknown %v, overlapping %d: a list cut at the page cap must not read as complete", p.ExistingUnknown, p.Overlapping())
 	}
 }

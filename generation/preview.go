@@ -169,8 +169,13 @@ func (s *Service) existingBatches(ctx context.Context, token string, entries []m
 	return out, unknown
 }
 
+// errTooManyBatches: a ledger lists more than maxExistingPages pages for
+// the range (or ignores the time filters, which are not documented): the
+// batches in the range cannot all be known, so none are claimed.
+var errTooManyBatches = errors.New("more batches than the preview reads")
+
 // batchesInRange reads a ledger's batches that overlap the range, oldest
-// first, up to maxExistingPages pages.
+// first; errTooManyBatches when they do not fit in maxExistingPages pages.
 func (s *Service) batchesInRange(ctx context.Context, token, ledgerID string, start, end time.Time) ([]mangrove.Batch, error) {
 	var out []mangrove.Batch
 	for page := 1; page <= maxExistingPages; page++ {
@@ -193,5 +198,5 @@ func (s *Service) batchesInRange(ctx context.Context, token, ledgerID string, st
 			return out, nil
 		}
 	}
-	return out, nil
+	return nil, errTooManyBatches
 }
