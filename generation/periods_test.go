@@ -66,7 +66,7 @@ func TestUnpickedManualInputsOnlyWithoutData(t *testing.T) {
 // that ignores the time filters would for a long-lived ledger.
 type pagedAPI struct{ fakeAPI }
 
-func (pagedAPI) LedgerBatches(_ context.Context, _, _ string, o mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
+func (*pagedAPI) LedgerBatches(_ context.Context, _, _ string, o mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
 	next := o.Page + 1
 	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 	return &mangrove.List[mangrove.Batch]{Data: []mangrove.Batch{{ID: "b_old", StartTime: old, EndTime: old}}, Info: &mangrove.Info{NextPage: &next}}, nil
