@@ -71,28 +71,34 @@ type App struct {
 }
 
 // New wires the dashboard. Nothing is served until Serve (or
-// Server.Serve(Listener)); Close releases everything.
-func New(cfg Config) (a *App, err error) {
-	a = &App{Logger: cfg.Logger}
-	defer func() {
-		if err != nil {
-			a.Close()
-		}
-	}()
+// Server.Serve(Listener)); Close releases everything. When wiring fails,
+// what was opened is closed again and the error says what failed.
+func New(cfg Config) (*App, error) {
+	a := &App{Logger: cfg.Logger}
+	if err := a.build(cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// build opens and wires everything, registering each closer as it goes.
+func (a *App) build(cfg Config) error {
 	if a.Logger == nil {
 		a.Logger = newLogger(os.Stderr)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	a.APIURL = cfg.APIURL
 	if a.APIURL == "" {
 		if err := a.startSandbox(cfg); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	var err error
 	if a.Store, err = store.Open(filepath.Join(cfg.DataDir, "dashboard.db")); err != nil {
-		return nil, err
+		return err
 	}
 	a.closers = append(a.closers, func() { _ = a.Store.Close() })
 	a.Metrics = metrics.New(newRegistry())
@@ -101,9 +107,9 @@ func New(cfg Config) (a *App, err error) {
 		a.Logger.Warn("USER_HEADER is only used with a server-wide token (MANGROVE_API_TOKEN); users who sign in name themselves")
 	}
 	if err := a.wireServices(cfg); err != nil {
-		return nil, err
+		return err
 	}
-	return a, a.listen(cfg)
+	return a.listen(cfg)
 }
 
 // wireServices builds the watcher pool, the services, the event streams and

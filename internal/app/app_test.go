@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,4 +70,31 @@ func TestServeWiresEverything(t *testing.T) {
 	case <-time.After(ShutdownTimeout + 5*time.Second):
 		t.Fatal("Serve did not return after its context ended")
 	}
+}
+
+// TestNewFailsCleanly: an address in use is an error naming it, not a
+// panic, and what New had opened (the sandbox and its port) is released.
+func TestNewFailsCleanly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.Addr = busy.Addr().String()
+	sandboxLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SandboxAddr = sandboxLn.Addr().String()
+	sandboxLn.Close()
+	a, err := New(cfg)
+	if err == nil || a != nil || !strings.Contains(err.Error(), "dashboard listen") {
+		t.Fatalf("New on a busy address: %v, %v", a, err)
+	}
+	again, err := net.Listen("tcp", cfg.SandboxAddr)
+	if err != nil {
+		t.Fatalf("the sandbox's port is still held after New failed: %v", err)
+	}
+	again.Close()
 }
