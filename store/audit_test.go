@@ -31,10 +31,7 @@ func begin(t *testing.T, s *Store, tokenHash string) Generation {
 func TestBeginGenerationStoresEverything(t *testing.T) {
 	s, clock := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := issueKey(t, s, "tok", "params")
 	in := testGeneration("tok")
 	in.ID, in.State, in.Error = 99, StateComplete, "ignored" // set by the store, not the caller
 	g, created, err := s.BeginGeneration(ctx, key, "params", in)
@@ -97,10 +94,7 @@ func TestBeginGenerationJSON(t *testing.T) {
 func TestBeginGenerationConcurrent(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := issueKey(t, s, "tok", "params")
 
 	const callers = 50
 	var (

@@ -110,10 +110,7 @@ func TestConfirmKeyLifecycle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, clock := openTest(t)
-			key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			key := issueKey(t, s, "tok", "params")
 			if tt.key != nil {
 				key = tt.key(key)
 			}
@@ -139,10 +136,7 @@ func TestConfirmKeyLifecycle(t *testing.T) {
 func TestConfirmKeyUsedKeyStaysBound(t *testing.T) {
 	s, clock := openTest(t)
 	ctx := context.Background()
-	key, err := s.IssueConfirmKey(ctx, "tok", "params", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := issueKey(t, s, "tok", "params")
 	first, created, err := s.BeginGeneration(ctx, key, "params", testGeneration("tok"))
 	if err != nil || !created {
 		t.Fatalf("first: %v %v", created, err)
@@ -200,14 +194,8 @@ func TestGenerationRecordsTheKeysPreview(t *testing.T) {
 func TestConfirmKeysPerTokenBounded(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	other, err := s.IssueConfirmKey(ctx, "th-other", "ph", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	used, err := s.IssueConfirmKey(ctx, "th", "ph", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := issueKey(t, s, "th-other", "ph")
+	used := issueKey(t, s, "th", "ph")
 	g := testGeneration("th")
 	first, created, err := s.BeginGeneration(ctx, used, "ph", g)
 	if err != nil || !created {
@@ -215,10 +203,7 @@ func TestConfirmKeysPerTokenBounded(t *testing.T) {
 	}
 	var keys []string
 	for range MaxConfirmKeysPerToken + 5 {
-		k, err := s.IssueConfirmKey(ctx, "th", "ph", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := issueKey(t, s, "th", "ph")
 		keys = append(keys, k)
 	}
 	var n int

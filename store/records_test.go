@@ -381,10 +381,7 @@ func TestMigratedKeyRecordsItsPreview(t *testing.T) {
 	}
 	s.now = func() time.Time { return time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC) }
 	// Issue a key the old way: raw preview text as json.Marshal([]views.PreviewEntry) wrote it.
-	key, err := s.IssueConfirmKey(ctx, "tok", "ph", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := issueKey(t, s, "tok", "ph")
 	if _, err := s.db.Exec(`UPDATE confirm_keys SET preview = ? WHERE key = ?`, `[{"LedgerID":"lgr_a","Name":"NCR","Count":4}]`, key); err != nil {
 		t.Fatal(err)
 	}

@@ -139,3 +139,14 @@ func testGeneration(tokenHash string) Generation {
 		Preview: []PreviewEntry{{LedgerID: "led_123", LedgerName: "Biochar removals", Count: 3}},
 	}
 }
+
+// issueKey issues a confirmation key without a preview, failing the test on
+// an error.
+func issueKey(t *testing.T, s *Store, tokenHash, paramsHash string) string {
+	t.Helper()
+	key, err := s.IssueConfirmKey(context.Background(), tokenHash, paramsHash, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
