@@ -178,7 +178,7 @@ var errTooManyBatches = errors.New("more batches than the preview reads")
 // first; errTooManyBatches when they do not fit in maxExistingPages pages.
 func (s *Service) batchesInRange(ctx context.Context, token, ledgerID string, start, end time.Time) ([]mangrove.Batch, error) {
 	var out []mangrove.Batch
-	for page := 1; page <= maxExistingPages; page++ {
+	for page, read := 1, 0; read < maxExistingPages; read++ {
 		list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
 			Page: page, PageSize: overlapPageSize, Sort: []string{"start_time", "id"},
 			Filters: []mangrove.Filter{
@@ -194,9 +194,11 @@ func (s *Service) batchesInRange(ctx context.Context, token, ledgerID string, st
 				out = append(out, b)
 			}
 		}
-		if list.Info == nil || list.Info.NextPage == nil || len(list.Data) == 0 {
+		next, ok := list.NextPageAfter(page)
+		if !ok {
 			return out, nil
 		}
+		page = next
 	}
 	return nil, errTooManyBatches
 }

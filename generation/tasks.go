@@ -107,7 +107,7 @@ func (s *Service) producedBatches(ctx context.Context, token string, gen store.G
 	}
 	since = since.Add(-clockSkew)
 	var out []mangrove.Batch
-	for page := 1; page <= producedMaxPages; page++ {
+	for page, read := 1, 0; read < producedMaxPages; read++ {
 		list, err := s.api.LedgerBatches(ctx, token, gen.LedgerID, mangrove.ListOptions{
 			Page: page, PageSize: producedPageSize, Sort: []string{"-updated_at"},
 		})
@@ -125,9 +125,11 @@ func (s *Service) producedBatches(ctx context.Context, token string, gen store.G
 				out = append(out, b)
 			}
 		}
-		if older || list.Info == nil || list.Info.NextPage == nil {
+		next, ok := list.NextPageAfter(page)
+		if older || !ok {
 			break
 		}
+		page = next
 	}
 	return out, nil
 }

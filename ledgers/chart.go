@@ -62,7 +62,7 @@ func (s *Service) chart(ctx context.Context, token, ledgerID, unit string) *Char
 // table's filters and page.
 func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) ([]mangrove.Batch, error) {
 	var out []mangrove.Batch
-	for page := 1; len(out) < ChartBatchLimit; page++ {
+	for page, more := 1, true; more && len(out) < ChartBatchLimit; {
 		list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
 			Page: page, PageSize: chartPageSize, Sort: []string{"-start_time"},
 		})
@@ -70,9 +70,7 @@ func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) ([]
 			return nil, err
 		}
 		out = append(out, list.Data...)
-		if list.Info == nil || list.Info.NextPage == nil || len(list.Data) == 0 {
-			break
-		}
+		page, more = list.NextPageAfter(page)
 	}
 	if len(out) > ChartBatchLimit {
 		out = out[:ChartBatchLimit]

@@ -44,13 +44,14 @@ func (s *Service) EachBatch(ctx context.Context, token, ledgerID string, q forms
 		if err := fn(list.Data); err != nil {
 			return err
 		}
-		if list.Info == nil || list.Info.NextPage == nil || *list.Info.NextPage <= page || len(list.Data) == 0 {
+		next, ok := list.NextPageAfter(opts.Page)
+		if !ok {
 			return nil
 		}
 		if page >= MaxExportPages {
 			return &ExportError{Err: ErrExportTooLarge}
 		}
-		opts.Page = *list.Info.NextPage
+		opts.Page = next
 		if list, err = s.api.LedgerBatches(ctx, token, ledgerID, opts); err != nil {
 			return &ExportError{Err: err}
 		}

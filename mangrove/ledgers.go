@@ -69,11 +69,11 @@ func (c *Client) AllLedgers(ctx context.Context, token string) ([]Ledger, error)
 			return nil, err
 		}
 		all = append(all, l.Data...)
-		// A next page that does not move forward, or an empty page, would loop forever.
-		if l.Info == nil || l.Info.NextPage == nil || *l.Info.NextPage <= page || len(l.Data) == 0 {
+		next, ok := l.NextPageAfter(page)
+		if !ok {
 			return all, nil
 		}
-		page = *l.Info.NextPage
+		page = next
 	}
 	return all, fmt.Errorf("mangrove: GET /ledgers: stopped after %d pages: %w", maxPages, ErrTooManyPages)
 }

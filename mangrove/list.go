@@ -74,6 +74,16 @@ type List[T any] struct {
 	Info *Info `json:"info"`
 }
 
+// NextPageAfter is the page to read after page, and false on the last one:
+// when the list names no next page, is empty, or names a page that does not
+// move forward (an API that repeats a page must not loop a reader forever).
+func (l *List[T]) NextPageAfter(page int) (int, bool) {
+	if l == nil || l.Info == nil || l.Info.NextPage == nil || *l.Info.NextPage <= page || len(l.Data) == 0 {
+		return 0, false
+	}
+	return *l.Info.NextPage, true
+}
+
 // Info is the pagination block of a list response.
 type Info struct {
 	Items        int               `json:"items"` // on this page

@@ -37,10 +37,11 @@ func (c *Client) Projects(ctx context.Context, token string) ([]Project, error) 
 			return nil, err
 		}
 		all = append(all, l.Data...)
-		if l.Info == nil || l.Info.NextPage == nil || *l.Info.NextPage <= page || len(l.Data) == 0 {
+		next, ok := l.NextPageAfter(page)
+		if !ok {
 			return all, nil
 		}
-		page = *l.Info.NextPage
+		page = next
 	}
 	return all, fmt.Errorf("mangrove: GET /projects: stopped after %d pages: %w", maxProjectPages, ErrTooManyPages)
 }
