@@ -367,3 +367,43 @@ func TestUserHeaderNamesAuditUser(t *testing.T) {
 		})
 	}
 }
+
+// TestMadeUpMethodsAddNoSeries sends 1,000 requests with made-up methods,
+// no sign-in (refused by the CSRF check): the request metrics count them under "other", so the number
+// of series is the same after as after the first one.
+func TestMadeUpMethodsAddNoSeries(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	seriesCount := func() int {
+		n := 0
+		for s := range opsMetrics(t, app) {
+			if strings.HasPrefix(s, "dashboard_http_request") {
+				n++
+			}
+		}
+		return n
+	}
+	send := func(i int) {
+		req, err := http.NewRequest("MADEUP"+strconv.Itoa(i)+strings.Repeat("X", 200), app.URL+"/ledgers", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send(0)
+	seriesCount() // the first read of /metrics adds its own series
+	before := seriesCount()
+	for i := 1; i < 1000; i++ {
+		send(i)
+	}
+	if after := seriesCount(); after != before {
+		t.Fatalf("%d request series after 1,000 made-up methods, %d after the first", after, before)
+	}
+	m := opsMetrics(t, app)
+	if got := m[`dashboard_http_requests_total{method="other",route="unmatched",status="403"}`]; got != 1000 {
+		t.Errorf("made-up methods counted as other: %v, want 1000", got)
+	}
+}

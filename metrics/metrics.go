@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -109,10 +110,26 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	if m == nil {
 		return
 	}
+	method = MethodLabel(method)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	if !stream {
 		m.requestDuration.WithLabelValues(route, method).Observe(d.Seconds())
 	}
+}
+
+// knownMethods are the methods a metric names; any other is counted as
+// "other", so a client cannot add series by making methods up.
+var knownMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// MethodLabel is method as a metric label: one of knownMethods, or "other".
+func MethodLabel(method string) string {
+	if slices.Contains(knownMethods, method) {
+		return method
+	}
+	return "other"
 }
 
 // GenerationStarted counts a confirmed generation by the API's answer
@@ -135,6 +152,7 @@ func (m *Metrics) GenerationFinished(outcome string) {
 
 // observeUpstream records one request to the API.
 func (m *Metrics) observeUpstream(endpoint, method, status string, d time.Duration) {
+	method = MethodLabel(method)
 	m.upstream.WithLabelValues(endpoint, method, status).Inc()
 	m.upstreamLatency.WithLabelValues(endpoint, method).Observe(d.Seconds())
 }
