@@ -198,16 +198,11 @@ func apiErrorPage(err error) *pageError {
 	return nil
 }
 
-// csrfMissing is what Echo's CSRF middleware says of a form without a token.
-const csrfMissing = "missing csrf token in the form parameter"
-
 // httpErrorPage explains Echo's own errors below 500, or is nil.
 func httpErrorPage(he *echo.HTTPError) *pageError {
 	switch {
-	case he.Code == http.StatusForbidden || (he.Code == http.StatusBadRequest && fmt.Sprint(he.Message) == csrfMissing):
-		return &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
-			Message: "The form was missing its security token or it no longer matches your session. Go back, reload the page and submit it again.",
-			Action:  "Back to ledgers", ActionURL: views.LedgersPath()}
+	case he.Code == http.StatusForbidden:
+		return errCSRF
 	case he.Code == http.StatusNotFound:
 		return notFound("There is no page at this address.")
 	case he.Code == http.StatusMethodNotAllowed:

@@ -15,7 +15,6 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/views"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 type ctxKey int
@@ -111,34 +110,8 @@ func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf checks the form token of state-changing requests. Its cookie is
-// Secure when the request came over https (directly, or through a trusted
-// proxy), like the session cookie.
-func (h *Handlers) csrf() echo.MiddlewareFunc {
-	cfg := middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf",
-		CookieName:     "mgd_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteLaxMode,
-		ContextKey:     "csrf",
-	}
-	plain := middleware.CSRFWithConfig(cfg)
-	cfg.CookieSecure = true
-	secure := middleware.CSRFWithConfig(cfg)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		p, s := plain(next), secure(next)
-		return func(c echo.Context) error {
-			if c.Scheme() == "https" {
-				return s(c)
-			}
-			return p(c)
-		}
-	}
-}
-
 func csrfToken(c echo.Context) string {
-	t, _ := c.Get("csrf").(string)
+	t, _ := c.Get(csrfContextKey).(string)
 	return t
 }
 

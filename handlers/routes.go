@@ -18,7 +18,7 @@ const maxBodySize = "1M"
 func (h *Handlers) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.handleError
 	h.configureProxies(e)
-	e.Use(h.requestID, secureHeaders, h.countRequests, h.logRequests, h.recoverPanics, middleware.BodyLimit(maxBodySize), h.csrf())
+	e.Use(h.requestID, secureHeaders, h.countRequests, h.logRequests, h.recoverPanics, middleware.BodyLimit(maxBodySize), h.csrf)
 
 	// Health, metrics and assets: no session needed.
 	e.GET("/healthz", h.healthz)

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -100,15 +101,27 @@ func TestEveryStateChangingRouteNeedsCSRF(t *testing.T) {
 			app.Sandbox.RequestCount("GET /api/v1/ledgers")
 	}
 	before := upstream()
+	none := func() (string, bool) { return "", false }
+	valid := func() (string, bool) { return victim.CSRF(), true }
 	attacks := []struct {
-		name  string
-		token func() (string, bool) // value, whether to send the field at all
+		name     string
+		token    func() (string, bool) // value, whether to send the field at all
+		header   map[string]string
+		inQuery  bool // the token in the query string instead of the form
+		wantPage string
 	}{
-		{"NoToken", func() (string, bool) { return "", false }},
-		{"EmptyToken", func() (string, bool) { return "", true }},
-		{"WrongToken", func() (string, bool) { return strings.Repeat("A", 32), true }},
-		{"OtherSessionsToken", func() (string, bool) { return otherToken, true }},
-		{"TokenWithSuffix", func() (string, bool) { return victim.CSRF() + "x", true }},
+		{name: "NoToken", token: none},
+		{name: "EmptyToken", token: func() (string, bool) { return "", true }},
+		{name: "WrongToken", token: func() (string, bool) { return strings.Repeat("A", 32), true }},
+		{name: "OtherSessionsToken", token: func() (string, bool) { return otherToken, true }},
+		{name: "TokenWithSuffix", token: func() (string, bool) { return victim.CSRF() + "x", true }},
+		// Sec-Fetch-Site is no pass: the token is required whatever it says.
+		{name: "SameOriginHeaderNoToken", token: none, header: map[string]string{"Sec-Fetch-Site": "same-origin"}},
+		{name: "NavigationHeaderNoToken", token: none, header: map[string]string{"Sec-Fetch-Site": "none"}},
+		{name: "SameSiteHeaderNoToken", token: none, header: map[string]string{"Sec-Fetch-Site": "same-site"}},
+		{name: "TokenInQueryString", token: valid, inQuery: true},
+		// A browser's cross-site request is refused even with the token.
+		{name: "CrossSiteWithToken", token: valid, header: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantPage: "Request from another site refused"},
 	}
 	tried := 0
 	for _, rt := range routes {
@@ -119,11 +132,17 @@ func TestEveryStateChangingRouteNeedsCSRF(t *testing.T) {
 				form[k] = slices.Clone(v)
 			}
 			form.Del("_csrf")
-			if v, send := a.token(); send {
+			query := ""
+			if v, send := a.token(); send && a.inQuery {
+				query = "?" + url.Values{"_csrf": {v}}.Encode()
+			} else if send {
 				form.Set("_csrf", v)
 			}
-			req, _ := http.NewRequest(rt.Method, app.URL+path, strings.NewReader(form.Encode()))
+			req, _ := http.NewRequest(rt.Method, app.URL+path+query, strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range a.header {
+				req.Header.Set(k, v)
+			}
 			resp, err := victim.HTTP.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -131,8 +150,9 @@ func TestEveryStateChangingRouteNeedsCSRF(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			tried++
-			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "This form has expired") {
-				t.Errorf("%s %s with %s: status %d, want 403 and the expired-form page", rt.Method, path, a.name, resp.StatusCode)
+			wantPage := cmp.Or(a.wantPage, "This form has expired")
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), wantPage) {
+				t.Errorf("%s %s with %s: status %d, want 403 and the page %q", rt.Method, path, a.name, resp.StatusCode, wantPage)
 			}
 			for _, c := range resp.Cookies() {
 				if c.Name == "mgd_session" {
@@ -282,29 +302,57 @@ func TestSessionCookies(t *testing.T) {
 	}
 }
 
-func TestSessionCookieSecureBehindTLSProxy(t *testing.T) {
+// TestCookiesBehindTLSProxy: behind a trusted proxy that says the request
+// came over https, the CSRF cookie is "__Host-" prefixed (a sibling
+// subdomain cannot plant it) and both cookies are Secure; the plain-http
+// CSRF cookie is not accepted in its place.
+func TestCookiesBehindTLSProxy(t *testing.T) {
 	t.Parallel()
 	app := testapp.Start(t, testapp.Options{TrustedProxies: "127.0.0.1/32"})
-	b := app.NewBrowser(t)
-	req, _ := http.NewRequest(http.MethodPost, app.URL+"/signin", strings.NewReader(url.Values{"token": {app.Tokens.ReadWrite}, "_csrf": {b.CSRF()}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Forwarded-Proto", "https")
-	resp, err := b.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path, body string, cookies ...*http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, app.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
 	}
-	resp.Body.Close()
-	found := false
-	for _, c := range resp.Cookies() {
-		if c.Name == "mgd_session" {
-			found = true
-			if !c.Secure || !c.HttpOnly {
-				t.Errorf("session cookie behind TLS: Secure %v HttpOnly %v", c.Secure, c.HttpOnly)
+	cookieNamed := func(resp *http.Response, name string) *http.Cookie {
+		for _, c := range resp.Cookies() {
+			if c.Name == name {
+				return c
 			}
 		}
+		return nil
 	}
-	if !found {
+	csrf := cookieNamed(do(http.MethodGet, "/signin", ""), "__Host-mgd_csrf")
+	if csrf == nil {
+		t.Fatal("no __Host-mgd_csrf cookie over https")
+	}
+	if !csrf.Secure || !csrf.HttpOnly || csrf.Path != "/" || csrf.Domain != "" {
+		t.Errorf("__Host- cookie: Secure %v HttpOnly %v Path %q Domain %q; want Secure, HttpOnly, Path=/, no Domain", csrf.Secure, csrf.HttpOnly, csrf.Path, csrf.Domain)
+	}
+	form := url.Values{"token": {app.Tokens.ReadWrite}, "_csrf": {csrf.Value}}.Encode()
+
+	planted := &http.Cookie{Name: "mgd_csrf", Value: csrf.Value}
+	if resp := do(http.MethodPost, "/signin", form, planted); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in over https with the plain-http cookie only: %d, want 403", resp.StatusCode)
+	}
+	resp := do(http.MethodPost, "/signin", form, csrf)
+	session := cookieNamed(resp, "mgd_session")
+	if session == nil {
 		t.Fatalf("no session cookie (status %d)", resp.StatusCode)
+	}
+	if !session.Secure || !session.HttpOnly {
+		t.Errorf("session cookie behind TLS: Secure %v HttpOnly %v", session.Secure, session.HttpOnly)
 	}
 }
 
