@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
@@ -69,8 +72,13 @@ func TestCleanUserName(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"alice@example.org", "alice@example.org"},
 		{"  Bob \t", "Bob"},
-		{"eve\r\nX-Injected: 1", "eveX-Injected: 1"},
+		{"eve\r\nX-Injected: 1", "eve X-Injected: 1"},
 		{string([]byte{0xff, 'a'}), ""},
+		{"Ann   \u00a0 Lee", "Ann Lee"},
+		{"\x1b[31mred\x1b[0m", "[31mred[0m"},
+		{"admin\u202egpj.exe", "admingpj.exe"},
+		{"zero\u200bwidth\u2066isolate\u2069", "zerowidthisolate"},
+		{"\u0000\u0007", ""},
 	}
 	for _, tt := range tests {
 		if got := cleanUserName(tt.in); got != tt.want {
@@ -81,4 +89,23 @@ func TestCleanUserName(t *testing.T) {
 	if n := len([]rune(long)); n != 80 {
 		t.Errorf("long name kept %d runes, want 80", n)
 	}
+}
+
+func FuzzCleanUserName(f *testing.F) {
+	for _, s := range []string{"alice", " a\tb\n", "x\u202ey", "\x1b[0m", strings.Repeat("é ", 60)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := cleanUserName(in)
+		if !utf8.ValidString(out) || len([]rune(out)) > maxUserNameLen {
+			t.Fatalf("cleanUserName(%q) = %q: invalid or too long", in, out)
+		}
+		if strings.ContainsFunc(out, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) || (unicode.IsSpace(r) && r != ' ') }) ||
+			strings.Contains(out, "  ") || out != strings.TrimSpace(out) {
+			t.Fatalf("cleanUserName(%q) = %q: keeps a control, format or extra space", in, out)
+		}
+		if again := cleanUserName(out); again != out {
+			t.Fatalf("not idempotent: %q then %q", out, again)
+		}
+	})
 }

@@ -74,20 +74,24 @@ func (h *Handlers) proxyUserOr(c echo.Context, fallback string) string {
 const maxUserNameLen = 80
 
 // cleanUserName makes a name, typed at sign-in or vouched for by a proxy,
-// safe to show and to log: no control or bidirectional formatting
-// characters (they could reorder or hide what follows), one line, at most
-// maxUserNameLen characters. Invalid UTF-8 (no browser sends it) gives "".
+// safe to show, log and export: no control or format characters (terminal
+// escapes, bidirectional overrides and zero-width characters could reorder
+// or hide what follows), white space of any kind collapsed to one space, at
+// most maxUserNameLen characters. Invalid UTF-8 (no browser sends it) gives "".
 func cleanUserName(s string) string {
 	if !utf8.ValidString(s) {
 		return ""
 	}
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.In(r, unicode.Cc, unicode.Cf):
 			return -1
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > maxUserNameLen {
 		s = strings.TrimSpace(string(r[:maxUserNameLen]))
 	}
