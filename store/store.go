@@ -42,7 +42,9 @@ type Store struct {
 
 // Open opens (creating if needed) the SQLite database at path, switches it
 // to WAL mode and applies any pending migrations. The parent directory is
-// created if it does not exist.
+// created if it does not exist. The database holds confirmation keys and
+// session records: its directory is made 0700 and its files 0600, whatever
+// they were.
 func Open(path string) (*Store, error) { return open(path, migrations) }
 
 // open is Open applying only steps, so tests can build a database at an
@@ -54,10 +56,8 @@ func open(path string, steps []migration) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("store: open %q: path must not contain '?' or '#'", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: create directory: %w", err)
-		}
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 
 	q := url.Values{}
@@ -285,6 +285,38 @@ func (s *Store) withWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) erro
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Modes of the database's directory and files: the owner's only.
+const (
+	privateDirMode  os.FileMode = 0o700
+	privateFileMode os.FileMode = 0o600
+)
+
+// privateFiles makes the database's directory and files the owner's only:
+// the directory created or chmod'ed to privateDirMode, the database file
+// created empty with privateFileMode before SQLite opens it (SQLite gives its
+// -wal and -shm files the database file's mode), and existing files of the
+// database chmod'ed to it.
+func privateFiles(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, privateDirMode); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	if err := os.Chmod(dir, privateDirMode); err != nil {
+		return fmt.Errorf("restrict directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, privateFileMode)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, privateFileMode); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restrict %s: %w", p, err)
+		}
 	}
 	return nil
 }

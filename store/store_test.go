@@ -53,6 +53,37 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	// The database holds confirmation keys: owner-only, even where the
+	// directory and files already existed with wider modes.
+	t.Run("FilesAreTheOwnersOnly", func(t *testing.T) {
+		for _, existing := range []bool{false, true} {
+			dir := filepath.Join(t.TempDir(), "data")
+			path := filepath.Join(dir, "dash.db")
+			if existing {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []string{path, path + "-wal", path + "-shm"} {
+					if err := os.WriteFile(p, nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s, err := Open(path)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if _, err := s.db.ExecContext(ctx, "PRAGMA user_version"); err != nil {
+				t.Fatal(err)
+			}
+			checkMode(t, dir, 0o700)
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				checkMode(t, p, 0o600)
+			}
+			s.Close()
+		}
+	})
+
 	t.Run("ReopenIsIdempotentAndKeepsData", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "dash.db")
 		s, err := Open(path)
@@ -149,4 +180,15 @@ func issueKey(t *testing.T, s *Store, tokenHash, paramsHash string) string {
 		t.Fatal(err)
 	}
 	return key
+}
+
+func checkMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("%s: mode %v, want %v", path, got, want)
+	}
 }
