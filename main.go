@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +38,10 @@ func main() {
 // ready, when non-nil, receives the dashboard's address once it listens.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
 	cfg, err := app.ParseConfig(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		app.Usage(stdout)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -70,3 +70,34 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Error("healthcheck passes against a stopped server")
 	}
 }
+
+// TestHelpListsEveryFlag: -h (and -help, --help) writes every flag with its
+// variable and built-in default to stdout and ends without error (exit 0),
+// never showing the environment's values.
+func TestHelpListsEveryFlag(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var out strings.Builder
+		env := envOf(map[string]string{"MANGROVE_API_TOKEN": "secret-token-value"})
+		if err := run(context.Background(), []string{arg}, env, &out, nil); err != nil {
+			t.Fatalf("run %s: %v", arg, err)
+		}
+		help := out.String()
+		for _, want := range []string{
+			"-addr", "(ADDR)", `(default "127.0.0.1:8080")`, "-mangrove-api-url", "(MANGROVE_API_URL)",
+			"-mangrove-api-token", "-sandbox-addr", "-sandbox-token", "-sandbox-step-delay", "-sandbox-faults",
+			"-data-dir", `(default "./data")`, "-session-secret", "-poll-interval", `(default "2s")`,
+			"-trusted-proxies", "-user-header", "-mangrove-read-only", "-healthcheck",
+		} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s: help lacks %q", arg, want)
+			}
+		}
+		if strings.Contains(help, "secret-token-value") {
+			t.Errorf("%s: help shows the environment's token", arg)
+		}
+	}
+	err := run(context.Background(), []string{"-no-such-flag"}, envOf(nil), io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "-h lists the flags") {
+		t.Errorf("unknown flag: %v, want a hint at -h", err)
+	}
+}

@@ -81,17 +81,19 @@ const (
 // validHeaderName is an HTTP header name (RFC 9110 token characters).
 var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
-// ParseConfig reads the configuration from flags (args) and environment
-// variables (getenv); a flag wins over its variable.
-func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+// rawFlags are the values ParseConfig checks before they go into a Config.
+type rawFlags struct{ stepDelay, poll, proxies, faults string }
+
+// flagSet defines every flag, each defaulting to its environment variable
+// (read with getenv) or else to its built-in default. It prints nothing:
+// ParseConfig returns its errors and Usage writes the help.
+func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	var c Config
-	var stepDelay, poll, proxies, faults string
 	fs := flag.NewFlagSet("mangrove-dashboard", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Addr, "addr", env("ADDR", DefaultAddr), "dashboard listen address (ADDR)")
@@ -99,17 +101,46 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.APIToken, "mangrove-api-token", env("MANGROVE_API_TOKEN", ""), "optional server-wide API token (MANGROVE_API_TOKEN)")
 	fs.StringVar(&c.SandboxAddr, "sandbox-addr", env("SANDBOX_ADDR", "127.0.0.1:8081"), "sandbox listen address (SANDBOX_ADDR)")
 	fs.StringVar(&c.SandboxToken, "sandbox-token", env("SANDBOX_TOKEN", ""), "the sandbox's read-write demo token (SANDBOX_TOKEN)")
-	fs.StringVar(&stepDelay, "sandbox-step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time the sandbox spends per batch (SANDBOX_STEP_DELAY)")
-	fs.StringVar(&faults, "sandbox-faults", env("SANDBOX_FAULTS", ""), "faults the sandbox injects, e.g. latency=300ms,error_rate=0.2; empty for none (SANDBOX_FAULTS)")
+	fs.StringVar(&raw.stepDelay, "sandbox-step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time the sandbox spends per batch (SANDBOX_STEP_DELAY)")
+	fs.StringVar(&raw.faults, "sandbox-faults", env("SANDBOX_FAULTS", ""), "faults the sandbox injects, e.g. latency=300ms,error_rate=0.2; empty for none (SANDBOX_FAULTS)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "./data"), "where SQLite files and generated secrets live (DATA_DIR)")
 	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from; empty generates keys in DATA_DIR (SESSION_SECRET)")
-	fs.StringVar(&poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
-	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
+	fs.StringVar(&raw.poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
+	fs.StringVar(&raw.proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
 	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
 	fs.BoolVar(&c.ReadOnly, "mangrove-read-only", env("MANGROVE_READ_ONLY", "") == "true", "the API token cannot generate: say so up front and offer no Confirm (MANGROVE_READ_ONLY=true)")
-	if err := fs.Parse(args); err != nil {
+	return fs
+}
+
+// Usage writes the help -h prints: every flag with its variable, built-in
+// default and meaning (never the environment's values: a token could be
+// among them).
+func Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: mangrove-dashboard [flags]
+       mangrove-dashboard -healthcheck   (probe a running dashboard's /healthz at ADDR; exit 0 when healthy)
+
+Serves the batch generation dashboard. With no MANGROVE_API_URL it starts the
+embedded sandbox, a local Mangrove with demo data, and uses it. Each flag has
+an environment variable of the same meaning, named in brackets; the flag wins.
+
+`)
+	fs := flagSet(&Config{}, &rawFlags{}, func(string) string { return "" })
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// ParseConfig reads the configuration from flags (args) and environment
+// variables (getenv); a flag wins over its variable.
+func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	var raw rawFlags
+	fs := flagSet(&c, &raw, getenv)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return Config{}, err
+	} else if err != nil {
+		return Config{}, fmt.Errorf("%w (-h lists the flags)", err)
 	}
+	stepDelay, poll, proxies, faults := raw.stepDelay, raw.poll, raw.proxies, raw.faults
 	var err error
 	if c.StepDelay, err = time.ParseDuration(stepDelay); err != nil || c.StepDelay < 0 {
 		return Config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", stepDelay)
@@ -153,6 +184,9 @@ func sessionKeys(cfg Config) (hashKey, blockKey []byte, err error) {
 		raw, err := os.ReadFile(path)
 		switch {
 		case err == nil:
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, nil, err
+			}
 			secret, err = hex.DecodeString(strings.TrimSpace(string(raw)))
 			if err != nil || len(secret) < 32 {
 				return nil, nil, fmt.Errorf("%s is damaged: delete it to generate new keys (everyone will be signed out)", path)
