@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The test command: every package, race detector on, including the browser
-# tests (they need Debian's chromium at /usr/bin/chromium; without it they
-# skip, unless CI=true, where they fail) and the HTML validation (it needs
-# java and VNU_JAR, the vnu.jar .ci/run installs; without them it skips,
-# unless CI=true).
+# The test command: every package, race detector on; arguments go to go test.
+# scripts/test-prerequisites first makes sure of what the tests need beyond Go:
+# Debian's chromium at /usr/bin/chromium (browser tests), java and vnu.jar
+# (HTML validation), curl and jq (sandbox cookbook), installing what is missing
+# when it can (as root or with passwordless sudo). What it cannot install, it
+# names with the tests that skip; under CI=true those tests would fail, so it
+# stops here.
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ -z "${VNU_JAR:-}" ]; then
-  cached="${XDG_CACHE_HOME:-$HOME/.cache}/mangrove-dashboard-ci/node_modules/vnu-jar/build/dist/vnu.jar"
-  if [ -f "$cached" ]; then export VNU_JAR="$cached"; fi
-fi
+prereqs=$(scripts/test-prerequisites)
+case $prereqs in
+VNU_JAR=*) export VNU_JAR="${prereqs#VNU_JAR=}" ;;
+esac
 exec go test -race -count=1 -timeout 20m "$@" ./...

@@ -191,6 +191,27 @@ func TestExportHistoryCSV(t *testing.T) {
 	r := preview(t, other, id, url.Values{"start_time": {"2025-03-01"}, "end_time": {"2025-03-31"}})
 	other.Post("/ledgers/"+id+"/generations", formValues(t, r.Body, `form[action$="/generations"]`))
 
+	// The export is compared with the store below. Each run's row changes
+	// once more when its watcher sees the task end (state, finished_at), so
+	// wait until both are recorded as finished: then neither read can catch
+	// a row the other does not.
+	th := mangrove.TokenHash(app.Tokens.ReadWrite)
+	testapp.WaitFor(t, 60*time.Second, "both generations to be recorded as finished", func() bool {
+		gens, total, err := app.Store.Generations(context.Background(), th, 100, 0)
+		if err != nil {
+			t.Fatalf("store: %v", err)
+		}
+		if total != len(locations) {
+			return false
+		}
+		for _, g := range gens {
+			if !g.Terminal() {
+				return false
+			}
+		}
+		return true
+	})
+
 	if href, _ := doc(t, b.Get("/tasks").Body).Find(`a[href="/tasks.csv"]`).Attr("href"); href == "" {
 		t.Error("the history page does not link the export")
 	}
@@ -203,7 +224,7 @@ func TestExportHistoryCSV(t *testing.T) {
 	if strings.Join(rows[0], ",") != "id,confirmed_at,user,ledger_id,ledger_name,start_time,end_time,parameters,preview_seen,task_id,state,error,finished_at" {
 		t.Fatalf("header %v", rows[0])
 	}
-	gens, total, err := app.Store.Generations(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), 100, 0)
+	gens, total, err := app.Store.Generations(context.Background(), th, 100, 0)
 	if err != nil || total != 2 {
 		t.Fatalf("store: %d generations (%v)", total, err)
 	}
