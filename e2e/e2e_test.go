@@ -251,8 +251,16 @@ func TestGenerateAndWatchProgress(t *testing.T) {
 	if ncrCount <= 0 {
 		t.Fatalf("the API previews %d batches for %s, want some (entries %+v)", ncrCount, ncrName, entries)
 	}
-	if c := b.text("#confirm"); !strings.Contains(c, strconv.Itoa(total)) {
-		t.Errorf("the confirm button says %q, want the total %d", c, total)
+	// Exactly the total: a substring would let "112 batches" pass for 12.
+	batches := strconv.Itoa(total) + " batches"
+	if total == 1 {
+		batches = "1 batch"
+	}
+	if c := strings.Join(strings.Fields(b.text("#confirm")), " "); c != "Confirm and generate "+batches {
+		t.Errorf("the confirm button says %q, want exactly %q (the total of every ledger)", c, "Confirm and generate "+batches)
+	}
+	if d := strings.Join(strings.Fields(b.text("#decision-total strong")), " "); d != batches {
+		t.Errorf("the decision's total says %q, want exactly %q", d, batches)
 	}
 	b.screenshot("03-preview")
 

@@ -351,3 +351,148 @@ func TestEverySubscriberGetsChanges(t *testing.T) {
 		t.Fatalf("published %+v, want the failed state once", got)
 	}
 }
+
+// timedAPI answers every task as running and records when each was polled.
+type timedAPI struct {
+	mu sync.Mutex
+	at map[int64][]time.Time
+}
+
+func (f *timedAPI) AsyncTask(_ context.Context, _ string, id int64) (*mangrove.AsyncTask, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.at[id] = append(f.at[id], time.Now())
+	t := running(10)
+	t.ID = id
+	return &t, nil
+}
+
+// since returns, per task, the times it was polled at or after from.
+func (f *timedAPI) since(from time.Time) map[int64][]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[int64][]time.Time{}
+	for id, ts := range f.at {
+		for _, at := range ts {
+			if !at.Before(from) {
+				out[id] = append(out[id], at)
+			}
+		}
+	}
+	return out
+}
+
+// TestPollLoopKeepsToTheBudget runs the real poll loops of many tasks on one
+// token: each waits the stretched interval between its polls, so together
+// they stay within the token's budget instead of polling every Interval.
+func TestPollLoopKeepsToTheBudget(t *testing.T) {
+	const (
+		tasks  = 20
+		base   = 5 * time.Millisecond
+		budget = 12000 // polls a minute for the token: 20 watchers may each poll every 100ms
+		polls  = 4     // intervals measured per task
+	)
+	fair := tasks * time.Minute / budget
+	api := &timedAPI{at: map[int64][]time.Time{}}
+	p := newPool(api, newRecorder(), Options{Interval: base, PollBudget: budget})
+	defer p.Close()
+	ctx := context.Background()
+	for id := int64(1); id <= tasks; id++ {
+		if err := p.Track(ctx, id, "good"); err != nil { // tracked: no viewer needed
+			t.Fatal(err)
+		}
+	}
+	if p.Active() != tasks {
+		t.Fatalf("%d watchers, want %d", p.Active(), tasks)
+	}
+	// Polls made from here on are scheduled with all the watchers running.
+	all := time.Now()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := api.since(all)
+		enough := len(got) == tasks
+		for _, ts := range got {
+			enough = enough && len(ts) > polls
+		}
+		if enough {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d polls of each of %d tasks: %d tasks polled", polls+1, tasks, len(got))
+		}
+		time.Sleep(fair / 4)
+	}
+	end := time.Now()
+	got := api.since(all)
+
+	// Each interval is at least the fair one, less its 10% jitter; timers
+	// never fire early.
+	least := fair - fair/10
+	n, shortest := 0, time.Hour
+	for id, ts := range got {
+		for i := 1; i < len(ts); i++ {
+			d := ts[i].Sub(ts[i-1])
+			shortest = min(shortest, d)
+			n++
+			if d < least {
+				t.Errorf("task %d polled %s after its previous poll: with %d watchers on a budget of %d polls a minute, want at least %s", id, d.Round(time.Microsecond), tasks, budget, least)
+			}
+		}
+	}
+	// Together: no more polls than the budget allows over the time, plus
+	// one per task for the edges.
+	total := 0
+	for _, ts := range got {
+		total += len(ts)
+	}
+	allowed := int(float64(budget)*end.Sub(all).Minutes()/0.9) + tasks
+	t.Logf("%d polls of %d tasks over %s (budget: %d), the shortest interval %s of %d, fair %s", total, tasks, end.Sub(all).Round(time.Millisecond), allowed, shortest.Round(time.Microsecond), n, fair)
+	if total > allowed {
+		t.Errorf("%d polls over %s with one token, want at most %d (%d a minute)", total, end.Sub(all).Round(time.Millisecond), allowed, budget)
+	}
+}
+
+// TestTwoTokensShareOneWatcher: a task authorised with a second token keeps
+// its one watcher, which then polls with the newest token only.
+func TestTwoTokensShareOneWatcher(t *testing.T) {
+	api := newFakeAPI(running(10))
+	p := newPool(api, newRecorder(), Options{Interval: 5 * time.Millisecond})
+	defer p.Close()
+	ctx := context.Background()
+	for _, tok := range []string{"good", "also-good"} {
+		if _, err := p.Authorize(ctx, 1, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.Active(); n != 1 {
+		t.Fatalf("%d watchers for one task authorised with two tokens, want 1", n)
+	}
+	leave, ok := p.Join(1)
+	if !ok {
+		t.Fatal("no watcher to join")
+	}
+	defer leave()
+	calls := func(tok string) int {
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		return api.calls[tok]
+	}
+	waitCalls := func(tok string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for calls(tok) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls with %q in 10s, want %d", calls(tok), tok, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Once the watcher polls with the newest token, the older one is not
+	// used again: one watcher, polling for both viewers.
+	waitCalls("also-good", 2) // its authorisation and a poll
+	good, polls := calls("good"), p.Polls()
+	waitCalls("also-good", 7)
+	if calls("good") != good || p.Polls()-polls < 5 {
+		t.Errorf("good at %d calls, then %d more polls: good %d, also-good %d calls; want every poll with the newest token, by one watcher", good, p.Polls()-polls, calls("good"), calls("also-good"))
+	}
+}
