@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"net"
@@ -55,6 +56,10 @@ type Deps struct {
 	UserHeader string
 	// ReadyCacheTTL is how long /readyz reuses its upstream check; default 10s.
 	ReadyCacheTTL time.Duration
+	// StreamsPerSession and StreamsPerClient cap the event streams open at
+	// once per signed-in session and per client address; zero means
+	// DefaultStreamsPerSession and DefaultStreamsPerClient.
+	StreamsPerSession, StreamsPerClient int
 }
 
 // Handlers holds what the routes need: the services, the session store,
@@ -71,6 +76,7 @@ type Handlers struct {
 	metrics    *metrics.Metrics
 
 	signinLimit *attemptLimiter
+	streamSlots *streamSlots
 	ready       *readiness
 	routes      map[string]bool // "GET /ledgers/:id": the registered routes, for metric labels
 }
@@ -103,6 +109,7 @@ func New(d Deps) (*Handlers, error) {
 		now:         d.Now,
 		metrics:     d.Metrics,
 		signinLimit: newAttemptLimiter(signInAttempts, signInWindow),
+		streamSlots: newStreamSlots(cmp.Or(d.StreamsPerSession, DefaultStreamsPerSession), cmp.Or(d.StreamsPerClient, DefaultStreamsPerClient)),
 		ready:       newReadiness(d.ReadyCacheTTL),
 	}, nil
 }

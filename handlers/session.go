@@ -70,13 +70,15 @@ func (h *Handlers) startSession(c echo.Context, s *sessions.Session, token strin
 	return nil
 }
 
-// forgetSession ends s's server-side session, if it has one, and removes
-// the token from s: a copy of the cookie no longer signs anyone in.
+// forgetSession ends s's server-side session, if it has one, with its open
+// event streams, and removes the token from s: a copy of the cookie no
+// longer signs anyone in.
 func (h *Handlers) forgetSession(c echo.Context, s *sessions.Session) {
 	if sid, _ := s.Values[keySessionID].(string); sid != "" {
 		if err := h.store.EndSession(context.WithoutCancel(c.Request().Context()), sid); err != nil {
 			h.log.Error("ending a session failed", "request_id", RequestIDFromContext(c.Request().Context()), "err", err)
 		}
+		h.streamSlots.endSession(sid)
 	}
 	delete(s.Values, keyToken)
 	delete(s.Values, keySessionID)
@@ -105,6 +107,13 @@ func (h *Handlers) cookieOptions(c echo.Context, maxAge int) *sessions.Options {
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// sessionID is the id of the request's signed-in session, or "" (signed
+// out, or a server-wide token with no sign-in).
+func (h *Handlers) sessionID(c echo.Context) string {
+	sid, _ := h.session(c).Values[keySessionID].(string)
+	return sid
 }
 
 // sessionToken is the token the user signed in with, or "".

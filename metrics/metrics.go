@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -100,6 +102,29 @@ func (m *Metrics) RegisterGauges(streams, watchers func() int) {
 			Name: "dashboard_task_watchers_active",
 			Help: "Task watchers currently polling the API (one per running task, shared by its viewers).",
 		}, func() float64 { return float64(watchers()) }),
+	)
+}
+
+// RegisterConnections adds the connection cap's figures, read at scrape
+// time from stats: connections open, and those refused or closed to make
+// room since start.
+func (m *Metrics) RegisterConnections(stats func() connlimit.Stats) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dashboard_connections_open",
+			Help: "Client connections open (MAX_CONNECTIONS caps them).",
+		}, func() float64 { return float64(stats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dashboard_connections_refused_total",
+			Help: "Connections answered 503 because every slot under MAX_CONNECTIONS was busy.",
+		}, func() float64 { return float64(stats().Refused) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dashboard_connections_evicted_total",
+			Help: "Idle connections closed to make room for a new one at MAX_CONNECTIONS.",
+		}, func() float64 { return float64(stats().Evicted) }),
 	)
 }
 

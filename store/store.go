@@ -296,7 +296,8 @@ const (
 )
 
 // privateFiles makes the database's directory and files the owner's only:
-// the directory created or chmod'ed to privateDirMode, the database file
+// the directory created or chmod'ed to privateDirMode (a sticky directory,
+// everyone's, is refused rather than narrowed), the database file
 // created empty with privateFileMode before SQLite opens it (SQLite gives its
 // -wal and -shm files the database file's mode), and existing files of the
 // database chmod'ed to it.
@@ -304,6 +305,11 @@ func privateFiles(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, privateDirMode); err != nil {
 		return fmt.Errorf("create directory: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return err
+	} else if fi.Mode()&os.ModeSticky != 0 {
+		return fmt.Errorf("%s is a shared (sticky) directory such as /tmp: give the dashboard a directory of its own (DATA_DIR)", dir)
 	}
 	if err := os.Chmod(dir, privateDirMode); err != nil {
 		return fmt.Errorf("restrict directory: %w", err)

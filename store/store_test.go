@@ -84,6 +84,23 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("StickyDirectoryRefused", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := Open(filepath.Join(dir, "dash.db")); err == nil {
+			s.Close()
+			t.Fatal("Open in a sticky directory succeeded; it would have narrowed everyone's directory")
+		}
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o777 {
+			t.Errorf("the sticky directory became %v", fi.Mode().Perm())
+		}
+	})
+
 	t.Run("ReopenIsIdempotentAndKeepsData", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "dash.db")
 		s, err := Open(path)

@@ -114,7 +114,7 @@ func blockedViewer(t *testing.T, h *harness, w *blockedWriter) (served chan stru
 	served = make(chan struct{})
 	go func() {
 		defer close(served)
-		if err := h.streams.Serve(w, r, stuckTask, goodToken); err != nil {
+		if err := h.streams.Serve(w, r, stuckTask, Viewer{Token: goodToken}); err != nil {
 			t.Error(err)
 		}
 	}()

@@ -88,6 +88,7 @@ type harnessOptions struct {
 	heartbeat time.Duration
 	listener  net.Listener
 	wrap      func(*watcher.Pool) Watchers
+	until     context.Context // every viewer's Viewer.Until
 }
 
 // harness is a watcher pool over fakeTasks, the streams subscribed to it,
@@ -101,6 +102,8 @@ type harness struct {
 	srv     *httptest.Server
 	logs    *testkit.Buffer
 	once    sync.Once
+	until   context.Context
+	left    atomic.Int64 // Viewer.Left calls
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -108,7 +111,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.interval <= 0 {
 		o.interval = 5 * time.Millisecond
 	}
-	h := &harness{tasks: &fakeTasks{tasks: map[int64]mangrove.AsyncTask{}}, render: &fakeRenderer{}, logs: &testkit.Buffer{}}
+	h := &harness{tasks: &fakeTasks{tasks: map[int64]mangrove.AsyncTask{}}, render: &fakeRenderer{}, logs: &testkit.Buffer{}, until: o.until}
 	h.pool = watcher.NewPool(h.tasks, watcher.Options{Interval: o.interval})
 	var ws Watchers = h.pool
 	if o.wrap != nil {
@@ -139,7 +142,7 @@ func (h *harness) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Has("inplace") {
 		w = flushOnly{w}
 	}
-	err = h.streams.Serve(w, r, id, r.URL.Query().Get("token"))
+	err = h.streams.Serve(w, r, id, Viewer{Token: r.URL.Query().Get("token"), Until: h.until, Left: func() { h.left.Add(1) }})
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrRetry):

@@ -3,13 +3,26 @@ package taskstream
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
 
-// Serve answers GET /tasks/{id}/events for a viewer with token: the task's
-// status events until it ends (see the package comment). The token is
+// Viewer is who opens a stream, and what else ends it.
+type Viewer struct {
+	// Token is checked against the task before anything is written.
+	Token string
+	// Until, when set, ends the stream when it is done: the viewer signed
+	// out, say.
+	Until context.Context
+	// Left, when set, is called once when the viewer's stream has ended, or
+	// before Serve returns when it opened none; callers free a slot in it.
+	Left func()
+}
+
+// Serve answers GET /tasks/{id}/events for a viewer: the task's status
+// events until it ends (see the package comment). The viewer's token is
 // checked against the task first (cached per token while the watcher lives).
 //
 // It returns an error only before anything was written, for the caller to
@@ -17,7 +30,18 @@ import (
 // error for a finished task's final state. It may hijack w's connection
 // (see detached.go); w's headers at the time of the call are sent with the
 // stream's.
-func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, taskID int64, token string) error {
+func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, taskID int64, v Viewer) error {
+	left := sync.OnceFunc(func() {
+		if v.Left != nil {
+			v.Left()
+		}
+	})
+	opened := false
+	defer func() {
+		if !opened {
+			left()
+		}
+	}()
 	if r.Header.Get("Last-Event-ID") == doneEventID {
 		w.WriteHeader(http.StatusNoContent) // the client saw the end already
 		return nil
@@ -26,14 +50,21 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, taskID int64, to
 		writeRetryStream(w) // shutting down: the browser reconnects to the next process
 		return nil
 	}
-	a, err := s.admit(r.Context(), taskID, token)
+	a, err := s.admit(r.Context(), taskID, v.Token)
 	if err != nil {
 		return err
 	}
 	if a.final != nil {
 		return s.writeFinalEvents(w, r, taskID, *a.final)
 	}
-	s.serve(w, r, taskID, a.leave, a.watching)
+	// The stream ends when the task's watcher stops or v.Until ends.
+	until, endStream := context.WithCancel(a.watching)
+	stopUntil := func() bool { return false }
+	if v.Until != nil {
+		stopUntil = context.AfterFunc(v.Until, endStream)
+	}
+	opened = true
+	s.serve(w, r, taskID, func() { a.leave(); stopUntil(); endStream(); left() }, until)
 	return nil
 }
 

@@ -190,6 +190,36 @@ func TestCloseEndsStreams(t *testing.T) {
 	waitFor(t, "no subscriber", func() bool { return h.streams.Subscribers() == 0 })
 }
 
+// TestViewerUntilEndsItsStreams: when a viewer's Until ends (it signed
+// out), its open streams end, detached or not, while the task runs on; Left
+// is called once for each stream, and once for a request that opened none.
+func TestViewerUntilEndsItsStreams(t *testing.T) {
+	t.Parallel()
+	signedIn, signOut := context.WithCancel(context.Background())
+	h := newHarness(t, harnessOptions{until: signedIn})
+	h.tasks.set(16, mangrove.TaskRunning, 10, "")
+	var vs []*viewer
+	for _, mode := range modes {
+		v := h.open(t, 16, mode)
+		v.until(t, mode+" first status", isStatus)
+		vs = append(vs, v)
+	}
+	if n := h.left.Load(); n != 0 {
+		t.Fatalf("Left called %d times while the streams are open", n)
+	}
+	signOut()
+	for i, v := range vs {
+		if _, err := v.waitEvent(func(Event) bool { return false }); !errors.Is(err, io.EOF) {
+			t.Errorf("%s stream after Until ended: %v, want its end", modes[i], err)
+		}
+	}
+	waitFor(t, "Left for both streams", func() bool { return h.left.Load() == 2 })
+	h.tasks.set(17, mangrove.TaskComplete, 100, "")
+	v := h.open(t, 17, detached) // a finished task: final events, no stream kept
+	v.until(t, "done", isDone)
+	waitFor(t, "Left for the finished task's request", func() bool { return h.left.Load() == 3 })
+}
+
 // TestManyViewersGetDone: every one of 50 viewers of one task, detached or
 // not, gets the final events.
 func TestManyViewersGetDone(t *testing.T) {

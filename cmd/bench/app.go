@@ -28,6 +28,9 @@ const (
 	// benchIdleConnsPerHost keeps connections to the sandbox for the load
 	// sections' bursts (net/http keeps 2, and each burst would dial anew).
 	benchIdleConnsPerHost = 64
+	// benchStreamCap lifts the per-session and per-address stream caps: every
+	// simulated viewer of a section comes from 127.0.0.1.
+	benchStreamCap = 1 << 20
 	// benchSessionSecret keys the session cookies (no section signs in: every
 	// one uses the server-wide token); set so nothing is written to the data dir.
 	benchSessionSecret = "mangrove-bench session secret, 32+ characters"
@@ -92,8 +95,10 @@ func startDashboard(o appOptions) (*dashboard, error) {
 		RateLimit:              o.RateLimit,
 		ServerTokenFromSandbox: o.ServerToken,
 		MaxIdleConnsPerHost:    benchIdleConnsPerHost,
-		PrepareSandbox:         d.prepare,
-		WrapSandbox:            d.wrap,
+		// Every simulated viewer comes from 127.0.0.1, many on one session.
+		StreamsPerSession: benchStreamCap, StreamsPerClient: benchStreamCap,
+		PrepareSandbox: d.prepare,
+		WrapSandbox:    d.wrap,
 	})
 	if err != nil {
 		return nil, err

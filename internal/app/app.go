@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/generation"
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
+	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/ledgers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
@@ -37,7 +39,7 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second
 	writeTimeout      = 60 * time.Second // event streams lift it per request
-	idleTimeout       = 2 * time.Minute
+	idleTimeout       = 30 * time.Second // a keep-alive connection between requests holds a descriptor
 	maxHeaderBytes    = 64 << 10
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout        = 15 * time.Second
@@ -87,6 +89,9 @@ func (a *App) build(cfg Config) error {
 	if a.Logger == nil {
 		a.Logger = newLogger(os.Stderr)
 	}
+	// DATA_DIR holds tokens (sandbox.db), confirmation keys (dashboard.db)
+	// and the session key: the owner's only (store.Open narrows it when it
+	// existed already).
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -147,6 +152,7 @@ func (a *App) wireServices(cfg Config) error {
 		Ledgers: a.Ledgers, Generation: a.Generation, Streams: a.Streams, Store: a.Store, Sessions: cookies,
 		ServerToken: serverToken, Logger: a.Logger, Metrics: a.Metrics,
 		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
+		StreamsPerSession: cfg.StreamsPerSession, StreamsPerClient: cfg.StreamsPerClient,
 	}
 	if a.Sandbox != nil {
 		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}
@@ -173,8 +179,12 @@ func (a *App) listen(cfg Config) error {
 		a.Listener = ln
 	}
 	a.URL = "http://" + a.Listener.Addr().String()
+	limited := connlimit.New(a.Listener, cmp.Or(cfg.MaxConnections, connlimit.DefaultMax()))
+	a.Listener = limited
+	a.Metrics.RegisterConnections(limited.Stats)
 	a.Server = &http.Server{
 		Handler:           a.Handler,
+		ConnState:         limited.ConnState,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -244,7 +254,8 @@ func (a *App) startSandbox(cfg Config) error {
 	if cfg.WrapSandbox != nil {
 		h = cfg.WrapSandbox(h)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
+	srv := sandbox.NewHTTPServer(h)
+	srv.ErrorLog = slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)
 	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sandboxShutdownTimeout)

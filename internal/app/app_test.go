@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,4 +100,52 @@ func TestNewFailsCleanly(t *testing.T) {
 		t.Fatalf("the sandbox's port is still held after New failed: %v", err)
 	}
 	again.Close()
+}
+
+// TestDataDirIsTheOwnersOnly: a DATA_DIR that already exists with wide
+// modes (0755, files 0644) is narrowed at start-up: the directory to 0700,
+// the session key, the dashboard's and the sandbox's databases to 0600
+// (sandbox.db holds tokens, dashboard.db the confirmation keys).
+func TestDataDirIsTheOwnersOnly(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A first run creates the files; then they are widened, as a copy or a
+	// careless chmod would leave them.
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	files, _ := filepath.Glob(filepath.Join(cfg.DataDir, "*"))
+	for _, f := range append(files, cfg.DataDir) {
+		if err := os.Chmod(f, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if fi, _ := os.Stat(cfg.DataDir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("DATA_DIR mode %v, want 0700", fi.Mode().Perm())
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+	for _, want := range []string{"dashboard.db", "sandbox.db"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %s in DATA_DIR (%v)", want, names)
+		}
+	}
 }

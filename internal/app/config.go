@@ -14,9 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/handlers"
+	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 	"golang.org/x/term"
@@ -42,6 +45,10 @@ type Config struct {
 	// ReadOnly says the server-wide token cannot generate
 	// (MANGROVE_READ_ONLY): pages say so and nothing is confirmed.
 	ReadOnly bool
+	// MaxConnections caps the dashboard's open client connections
+	// (MAX_CONNECTIONS); StreamsPerSession and StreamsPerClient cap its
+	// event streams per session and per client address.
+	MaxConnections, StreamsPerSession, StreamsPerClient int
 
 	// The fields below are not configuration people set: tests and the
 	// benchmarks use them to run the same wiring.
@@ -82,7 +89,10 @@ const (
 var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 // rawFlags are the values ParseConfig checks before they go into a Config.
-type rawFlags struct{ stepDelay, poll, proxies, faults string }
+type rawFlags struct {
+	stepDelay, poll, proxies, faults       string
+	maxConns, streamsPerSession, perClient string
+}
 
 // flagSet defines every flag, each defaulting to its environment variable
 // (read with getenv) or else to its built-in default. It prints nothing:
@@ -108,6 +118,9 @@ func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet
 	fs.StringVar(&raw.poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
 	fs.StringVar(&raw.proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
 	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
+	fs.StringVar(&raw.maxConns, "max-connections", env("MAX_CONNECTIONS", strconv.Itoa(connlimit.DefaultMax())), "client connections open at once, sized by default from the process's file limit; at the cap the longest-idle one is closed, and with none idle a new one gets 503 (MAX_CONNECTIONS)")
+	fs.StringVar(&raw.streamsPerSession, "streams-per-session", env("STREAMS_PER_SESSION", strconv.Itoa(handlers.DefaultStreamsPerSession)), "live progress streams one signed-in session may have open; 429 beyond (STREAMS_PER_SESSION)")
+	fs.StringVar(&raw.perClient, "streams-per-client", env("STREAMS_PER_CLIENT", strconv.Itoa(handlers.DefaultStreamsPerClient)), "live progress streams one client address may have open; 429 beyond (STREAMS_PER_CLIENT)")
 	fs.BoolVar(&c.ReadOnly, "mangrove-read-only", env("MANGROVE_READ_ONLY", "") == "true", "the API token cannot generate: say so up front and offer no Confirm (MANGROVE_READ_ONLY=true)")
 	return fs
 }
@@ -142,6 +155,19 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	stepDelay, poll, proxies, faults := raw.stepDelay, raw.poll, raw.proxies, raw.faults
 	var err error
+	for _, n := range []struct {
+		name string
+		raw  string
+		dst  *int
+	}{
+		{"MAX_CONNECTIONS", raw.maxConns, &c.MaxConnections},
+		{"STREAMS_PER_SESSION", raw.streamsPerSession, &c.StreamsPerSession},
+		{"STREAMS_PER_CLIENT", raw.perClient, &c.StreamsPerClient},
+	} {
+		if *n.dst, err = strconv.Atoi(n.raw); err != nil || *n.dst < 1 {
+			return Config{}, fmt.Errorf("%s %q: want a whole number, 1 or more", n.name, n.raw)
+		}
+	}
 	if c.StepDelay, err = time.ParseDuration(stepDelay); err != nil || c.StepDelay < 0 {
 		return Config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", stepDelay)
 	}

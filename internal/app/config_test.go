@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 )
 
@@ -41,6 +42,15 @@ func TestParseConfig(t *testing.T) {
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "nope"},
 		{name: "ReadOnly", env: map[string]string{"MANGROVE_READ_ONLY": "true"}, check: func(c Config) bool { return c.ReadOnly }},
 		{name: "NotReadOnlyByDefault", check: func(c Config) bool { return !c.ReadOnly }},
+		{name: "CapsDefault", check: func(c Config) bool {
+			return c.MaxConnections == connlimit.DefaultMax() && c.StreamsPerSession == 16 && c.StreamsPerClient == 64
+		}},
+		{name: "Caps", env: map[string]string{"MAX_CONNECTIONS": "500", "STREAMS_PER_SESSION": "4"}, args: []string{"-streams-per-client", "8"},
+			check: func(c Config) bool {
+				return c.MaxConnections == 500 && c.StreamsPerSession == 4 && c.StreamsPerClient == 8
+			}},
+		{name: "CapZero", env: map[string]string{"MAX_CONNECTIONS": "0"}, wantErr: "MAX_CONNECTIONS"},
+		{name: "CapNotANumber", env: map[string]string{"STREAMS_PER_SESSION": "many"}, wantErr: "STREAMS_PER_SESSION"},
 		{name: "NoProxyTrustedByDefault", check: func(c Config) bool { return len(c.TrustedProxies) == 0 && c.UserHeader == "" }},
 		{name: "TrustedProxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "USER_HEADER": "X-Forwarded-User"},
 			check: func(c Config) bool {

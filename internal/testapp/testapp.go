@@ -54,6 +54,9 @@ type Options struct {
 	// ListenConfig, when set, opens the dashboard's listener (on 127.0.0.1),
 	// e.g. to shrink the socket buffers of its connections.
 	ListenConfig *net.ListenConfig
+	// MaxConnections, StreamsPerSession and StreamsPerClient are the caps of
+	// the same names; zero keeps the defaults.
+	MaxConnections, StreamsPerSession, StreamsPerClient int
 }
 
 // SessionSecret is the SESSION_SECRET of every test app.
@@ -90,6 +93,9 @@ func Start(t testing.TB, opts Options) *App {
 		ReadyCacheTTL:          opts.ReadyCacheTTL,
 		ServerTokenFromSandbox: opts.ServerToken,
 		ReadOnly:               opts.ReadOnly,
+		MaxConnections:         opts.MaxConnections,
+		StreamsPerSession:      opts.StreamsPerSession,
+		StreamsPerClient:       opts.StreamsPerClient,
 		ClientOptions:          []mangrove.Option{mangrove.WithRetry(3, 20*time.Millisecond, 200*time.Millisecond)},
 	}
 	if opts.ClientTimeout > 0 {

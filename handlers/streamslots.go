@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+)
+
+// Default caps on open event streams (STREAMS_PER_SESSION,
+// STREAMS_PER_CLIENT): a few dozen tabs are a person's worth; beyond that
+// they only hold file descriptors everyone shares.
+const (
+	DefaultStreamsPerSession = 16
+	DefaultStreamsPerClient  = 64
+)
+
+// streamSlots counts the event streams open per session and per client
+// address, refuses one beyond either cap, and ends a session's streams when
+// it signs out.
+type streamSlots struct {
+	perSession, perClient int
+
+	mu        sync.Mutex
+	bySession map[string]*sessionStreams
+	byClient  map[string]int
+}
+
+// sessionStreams are a session's open streams: signedIn ends with sign-out.
+type sessionStreams struct {
+	open     int
+	signedIn context.Context
+	signOut  context.CancelFunc
+}
+
+func newStreamSlots(perSession, perClient int) *streamSlots {
+	return &streamSlots{
+		perSession: perSession, perClient: perClient,
+		bySession: map[string]*sessionStreams{}, byClient: map[string]int{},
+	}
+}
+
+// errTooManyStreams is a cap reached: 429, with the cap in words.
+func errTooManyStreams(limit int, whose string) *pageError {
+	return &pageError{Status: http.StatusTooManyRequests, Heading: "Too many progress pages open",
+		Message: fmt.Sprintf("%s already has %d live progress streams open, the most allowed. Close some task pages (tabs), then reload this one.", whose, limit),
+		Action:  "Back to the history", ActionURL: "/tasks"}
+}
+
+// acquire takes a slot for a stream of session sid ("" when the session has
+// none, as with a server-wide token) from client. It returns the context
+// that ends at sign-out (nil without a session) and release, to be called
+// once when the stream ends.
+func (s *streamSlots) acquire(sid, client string) (context.Context, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient[client] >= s.perClient {
+		return nil, nil, errTooManyStreams(s.perClient, "Your network address")
+	}
+	var ss *sessionStreams
+	if sid != "" {
+		ss = s.bySession[sid]
+		if ss == nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			ss = &sessionStreams{signedIn: ctx, signOut: cancel}
+			s.bySession[sid] = ss
+		}
+		if ss.open >= s.perSession {
+			return nil, nil, errTooManyStreams(s.perSession, "Your session")
+		}
+		ss.open++
+	}
+	s.byClient[client]++
+	release := sync.OnceFunc(func() { s.release(sid, ss, client) })
+	if ss == nil {
+		return nil, release, nil
+	}
+	return ss.signedIn, release, nil
+}
+
+func (s *streamSlots) release(sid string, ss *sessionStreams, client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient[client]--; s.byClient[client] <= 0 {
+		delete(s.byClient, client)
+	}
+	if ss == nil {
+		return
+	}
+	if ss.open--; ss.open <= 0 && s.bySession[sid] == ss {
+		ss.signOut() // frees the context; nothing is open on it any more
+		delete(s.bySession, sid)
+	}
+}
+
+// endSession ends every open stream of session sid.
+func (s *streamSlots) endSession(sid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.bySession[sid]; ss != nil {
+		ss.signOut()
+		delete(s.bySession, sid) // its streams release against their own entry
+	}
+}
