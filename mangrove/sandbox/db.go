@@ -14,7 +14,12 @@ import (
 // while the engine writes; busy_timeout turns short writer contention into a wait
 // instead of SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN, so two
 // write transactions never deadlock on a read-to-write upgrade.
+//
+// The files are made owner-only first (secureDBFiles): the database holds the tokens.
 func openDB(path string) (*sql.DB, error) {
+	if err := secureDBFiles(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	// The path goes into a file: URI, where these three characters are special.
 	esc := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	dsn := "file:" + esc + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate"

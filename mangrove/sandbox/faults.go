@@ -370,6 +370,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) (*http.Requ
 		return r, false
 	}
 	if d := st.f.Latency; d > 0 {
+		extendDeadlines(w, d)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

@@ -120,7 +120,7 @@ func TestFaultsHTTP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})
 	const ledgers = "GET /api/v1/ledgers"
-	set := func(spec string) {
+	set := func(t *testing.T, spec string) { // t of the subtest, which a bad spec ends
 		t.Helper()
 		f, err := ParseFaults(spec)
 		if err != nil {
@@ -135,7 +135,8 @@ func TestFaultsHTTP(t *testing.T) {
 	}
 
 	t.Run("ErrorStatus", func(t *testing.T) {
-		set("error_rate=1,status=502")
+		e := e.with(t)
+		set(t, "error_rate=1,status=502")
 		before := e.s.RequestCount(ledgers)
 		r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil)
 		if r.status != http.StatusBadGateway || !strings.Contains(r.message(t), "injected fault") {
@@ -144,24 +145,26 @@ func TestFaultsHTTP(t *testing.T) {
 		if e.s.RequestCount(ledgers) != before+1 {
 			t.Error("an injected failure was not counted")
 		}
-		set("error_rate=1")
+		set(t, "error_rate=1")
 		if r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil); r.status != http.StatusServiceUnavailable {
 			t.Fatalf("default status %d, want 503", r.status)
 		}
 	})
 	t.Run("RateLimit", func(t *testing.T) {
-		set("rate_limit=1,retry_after=2s")
+		e := e.with(t)
+		set(t, "rate_limit=1,retry_after=2s")
 		r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil)
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "2" {
 			t.Fatalf("status %d Retry-After %q", r.status, r.header.Get("Retry-After"))
 		}
-		set("rate_limit=1")
+		set(t, "rate_limit=1")
 		if r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil); r.header.Get("Retry-After") != "1" {
 			t.Fatalf("default Retry-After %q, want 1", r.header.Get("Retry-After"))
 		}
 	})
 	t.Run("Drop", func(t *testing.T) {
-		set("drop=1")
+		e := e.with(t)
+		set(t, "drop=1")
 		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/ledgers", nil)
 		req.Header.Set("Authorization", "Bearer "+e.tok.ReadWrite)
 		resp, err := http.DefaultTransport.RoundTrip(req)
@@ -171,7 +174,8 @@ func TestFaultsHTTP(t *testing.T) {
 		}
 	})
 	t.Run("Latency", func(t *testing.T) {
-		set("latency=150ms")
+		e := e.with(t)
+		set(t, "latency=150ms")
 		start := time.Now()
 		if r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil); r.status != http.StatusOK {
 			t.Fatalf("status %d", r.status)
@@ -181,7 +185,8 @@ func TestFaultsHTTP(t *testing.T) {
 		}
 	})
 	t.Run("Filters", func(t *testing.T) {
-		set("error_rate=1,methods=POST,paths=/generate_preview|/async_tasks")
+		e := e.with(t)
+		set(t, "error_rate=1,methods=POST,paths=/generate_preview|/async_tasks")
 		if r := e.do("GET", "/api/v1/ledgers", e.tok.ReadWrite, nil); r.status != http.StatusOK {
 			t.Fatalf("GET ledgers is not filtered in: %d", r.status)
 		}
@@ -194,7 +199,8 @@ func TestFaultsHTTP(t *testing.T) {
 		}
 	})
 	t.Run("EvenPatternIsExact", func(t *testing.T) {
-		set("error_rate=0.3,rate_limit=0.1,pattern=even")
+		e := e.with(t)
+		set(t, "error_rate=0.3,rate_limit=0.1,pattern=even")
 		counts := map[int]int{}
 		for range 100 {
 			counts[e.do("GET", "/api/v1/projects", e.tok.ReadWrite, nil).status]++
@@ -204,8 +210,9 @@ func TestFaultsHTTP(t *testing.T) {
 		}
 	})
 	t.Run("SeedRepeats", func(t *testing.T) {
+		e := e.with(t)
 		run := func() string {
-			set("error_rate=0.5,seed=7")
+			set(t, "error_rate=0.5,seed=7")
 			var b strings.Builder
 			for range 40 {
 				if e.do("GET", "/api/v1/projects", e.tok.ReadWrite, nil).status == http.StatusOK {
@@ -222,7 +229,8 @@ func TestFaultsHTTP(t *testing.T) {
 		}
 	})
 	t.Run("Off", func(t *testing.T) {
-		set("error_rate=1")
+		e := e.with(t)
+		set(t, "error_rate=1")
 		if err := e.s.SetFaults(Faults{}); err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,14 @@ func newEnv(t *testing.T, opts Options) *testEnv {
 	return e
 }
 
+// with is the env reporting to t: a subtest's failures belong to the subtest, and a
+// parent's t.Fatal called from a subtest ends both with a confusing Goexit report.
+func (e *testEnv) with(t *testing.T) *testEnv {
+	c := *e
+	c.t = t
+	return &c
+}
+
 type resp struct {
 	status int
 	header http.Header
@@ -221,6 +229,22 @@ func (e *testEnv) waitTask(id int64) wireTask {
 	return wireTask{}
 }
 
+// waitComplete waits for a task that must complete with a result and at least one
+// batch. Anything else ends the test here, with the task's state and error, instead of
+// a nil Result or an empty BatchIDs panicking later and hiding the package's other results.
+func (e *testEnv) waitComplete(id int64) wireTask {
+	e.t.Helper()
+	task := e.waitTask(id)
+	if task.State != "complete" || task.Result == nil || len(task.Result.BatchIDs) == 0 {
+		msg := "<nil>"
+		if task.ErrorMessage != nil {
+			msg = *task.ErrorMessage
+		}
+		e.t.Fatalf("task %d ended %s (error_message %s) with result %+v, want complete with batches", id, task.State, msg, task.Result)
+	}
+	return task
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func (e *testEnv) batches(path string) ([]wireBatch, wireInfo) {
@@ -231,6 +255,14 @@ func (e *testEnv) batches(path string) ([]wireBatch, wireInfo) {
 	}
 	e.get(path, &l)
 	return l.Data, l.Info
+}
+
+func trackingIDs(list []wireBatch) []string {
+	ids := make([]string, len(list))
+	for i, b := range list {
+		ids[i] = b.TrackingID
+	}
+	return ids
 }
 
 var q1 = map[string]string{"start_time": "2025-01-01T00:00:00Z", "end_time": "2025-03-31T23:59:59Z"}

@@ -1,6 +1,6 @@
 package sandbox
 
-// The biochar models (see shared/biochar-model.md). Everything here is pure: the engine
+// The biochar models (MODEL.md describes them). Everything here is pure: the engine
 // loads data points, a model turns them into calculations, outputs and alerts.
 
 // factor is one static input of the model; factors is the single table of them, so a
@@ -147,7 +147,7 @@ var producedModel = &modelDef{
 	Compute:         computeProduced,
 }
 
-// computeNCR implements equations 1-12 of biochar-model.md for one feedstock and month.
+// computeNCR implements equations 1-12 of MODEL.md for one feedstock and month.
 //
 // Each group of equations lives in its own file: model_feedstock.go (1-2),
 // model_biochar.go (3-5, 10's methane reading), model_emissions.go (8-11) and

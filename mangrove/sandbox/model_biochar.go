@@ -2,7 +2,7 @@ package sandbox
 
 import "fmt"
 
-// Equations 3-5 of biochar-model.md: biochar dry mass and yield, the lab's carbon and
+// Equations 3-5 of MODEL.md: biochar dry mass and yield, the lab's carbon and
 // hydrogen contents and the H/C_org gate; the pyrolysis runs also carry the methane of
 // equation 10 (see model_emissions.go). computeProduced is equation 3 alone.
 

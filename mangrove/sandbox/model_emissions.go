@@ -1,6 +1,6 @@
 package sandbox
 
-// Equations 8-11 of biochar-model.md: allocation of the facility's energy by dry-biochar
+// Equations 8-11 of MODEL.md: allocation of the facility's energy by dry-biochar
 // share, production energy, pyrolysis methane, biochar transport and the total (with the
 // feedstock transport of equation 2, recorded in model_feedstock.go).
 

@@ -2,7 +2,7 @@ package sandbox
 
 import "fmt"
 
-// Equations 1-2 of biochar-model.md: feedstock dry mass and feedstock transport.
+// Equations 1-2 of MODEL.md: feedstock dry mass and feedstock transport.
 
 // readFeedstockDeliveries reads the partition's feedstock deliveries (equations 1-2).
 func readFeedstockDeliveries(r *reader, in *modelInput, alerts *[]string) (fd, ftTkm float64) {

@@ -11,7 +11,7 @@ import (
 // model_removal.go) read through.
 
 // convertUnit converts a recorded value into the unit the model computes in.
-// U.S. units are accepted where the data collection allows them (biochar-model.md §2).
+// U.S. units are accepted where the data collection allows them (MODEL.md §2).
 func convertUnit(v float64, from, to string) (float64, error) {
 	if from == to || from == "" {
 		return v, nil

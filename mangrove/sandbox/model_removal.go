@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// Equations 6-7 and 12 of biochar-model.md: durability (Isometric 200-year soil
+// Equations 6-7 and 12 of MODEL.md: durability (Isometric 200-year soil
 // formula), gross and durable carbon stored, and the Net Carbon Removal.
 
 // readSoilTemperature reads the end-use site's soil temperature (a static input).

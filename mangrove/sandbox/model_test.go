@@ -7,8 +7,26 @@ import (
 	"time"
 )
 
-// exampleInput builds biochar-model.md §6 (March 2025) directly, for the pure model.
-func exampleInput(feedstock int64) *modelInput {
+// marchMethane is the methane measured on March 2025's three pyrolysis runs, kg, named
+// by feedstock and day. Example 1 of MODEL.md measured none (the zero value); example 2
+// measured some on every run.
+type marchMethane struct{ wood9, wood23, nut14 float64 }
+
+// methaneData is a run's methane data point, if any: the wood chips' run of the 9th
+// always records one (0 kg in example 1, as in the seed); the other runs record one only
+// when they measured methane, so example 1 also reads an absent value as 0.
+func methaneData(kg float64, always bool) []any {
+	if kg == 0 && !always {
+		return nil
+	}
+	return []any{"pyrolysis-methane", kg, "kg"}
+}
+
+// exampleInput builds MODEL.md's example 1 (March 2025) directly, for the pure model.
+func exampleInput(feedstock int64) *modelInput { return exampleInputWith(feedstock, marchMethane{}) }
+
+// exampleInputWith is example 1 with the given methane measured on the runs.
+func exampleInputWith(feedstock int64, ch4 marchMethane) *modelInput {
 	ms := func(d int) int64 { return time.Date(2025, 3, d, 0, 0, 0, 0, time.UTC).UnixMilli() }
 	var next int64
 	ev := func(slug string, fs int64, d int, vals ...any) []inputPoint {
@@ -25,9 +43,9 @@ func exampleInput(feedstock int64) *modelInput {
 	const wood, nut = 1, 2
 	var partition, runs, labs []inputPoint
 	woodRuns := append(
-		ev("pyrolysis-run", wood, 9, "biochar-mass-produced", 40.0, "t", "biochar-moisture-content", 20.0, "%", "pyrolysis-temperature", 620.0, "degC", "pyrolysis-methane", 0.0, "kg"),
-		ev("pyrolysis-run", wood, 23, "biochar-mass-produced", 38.5, "t", "biochar-moisture-content", 18.0, "%", "pyrolysis-temperature", 640.0, "degC")...)
-	nutRuns := ev("pyrolysis-run", nut, 14, "biochar-mass-produced", 30.0, "t", "biochar-moisture-content", 15.0, "%", "pyrolysis-temperature", 600.0, "degC")
+		ev("pyrolysis-run", wood, 9, append([]any{"biochar-mass-produced", 40.0, "t", "biochar-moisture-content", 20.0, "%", "pyrolysis-temperature", 620.0, "degC"}, methaneData(ch4.wood9, true)...)...),
+		ev("pyrolysis-run", wood, 23, append([]any{"biochar-mass-produced", 38.5, "t", "biochar-moisture-content", 18.0, "%", "pyrolysis-temperature", 640.0, "degC"}, methaneData(ch4.wood23, false)...)...)...)
+	nutRuns := ev("pyrolysis-run", nut, 14, append([]any{"biochar-mass-produced", 30.0, "t", "biochar-moisture-content", 15.0, "%", "pyrolysis-temperature", 600.0, "degC"}, methaneData(ch4.nut14, false)...)...)
 	runs = append(append(runs, woodRuns...), nutRuns...)
 	if feedstock == wood {
 		partition = append(partition, ev("feedstock-delivery", wood, 3, "feedstock-mass", 120.0, "t", "feedstock-moisture-content", 35.0, "%", "feedstock-transport-distance", 60.0, "km")...)
@@ -94,6 +112,93 @@ func TestWorkedExample(t *testing.T) {
 			}
 			if len(res.Alerts) != 0 {
 				t.Errorf("alerts on the worked example: %v", res.Alerts)
+			}
+		})
+	}
+}
+
+// figure is one calculation's expected value.
+type figure struct {
+	slug string
+	want float64
+}
+
+// nearRel reports whether got is within tol of want, relative to want.
+func nearRel(got, want, tol float64) bool { return math.Abs(got-want) <= tol*math.Abs(want) }
+
+// TestWorkedExampleMethane is MODEL.md's example 2: March 2025 with methane measured on
+// every pyrolysis run (120 and 80 kg on the wood chips' runs, 50 kg on the nut shells').
+// Every figure is the hand calculation's, to 1e-9 relative, so a changed factor (gwp-ch4
+// at 28.28 or 0, say) fails here, where example 1's rounded figures and zero methane do not.
+func TestWorkedExampleMethane(t *testing.T) {
+	ch4 := marchMethane{wood9: 120, wood23: 80, nut14: 50}
+	tests := []struct {
+		name      string
+		feedstock int64
+		want      []figure // MODEL.md's figures, in its order
+	}{
+		{"WoodChips", 1, []figure{
+			{"feedstock-dry-mass", 210.5},
+			{"feedstock-transport-tkm", 19675},
+			{"emissions-feedstock-transport", 1.9675},
+			{"biochar-dry-mass", 63.57},
+			{"biochar-yield", 0.301995249406176},
+			{"h-corg-molar-ratio", 0.290253612128612},
+			{"durability-soil-temperature", 15},
+			{"durability-factor", 0.884059660001823},
+			{"gross-stored-co2e", 181.8102},
+			{"durable-stored-co2e", 160.731063596863},
+			{"allocation-share", 0.713708319299427},
+			{"electricity-allocated", 10063.2873021219},
+			{"diesel-allocated", 585.240821825530},
+			{"emissions-production-energy", 5.86639690131357},
+			{"emissions-pyrolysis-methane", 5.6},
+			{"biochar-transport-tkm", 2100},
+			{"emissions-biochar-transport", 0.21},
+			{"emissions-total", 13.6438969013136},
+			{"net-carbon-removal", 147.087166695550},
+		}},
+		{"NutShells", 2, []figure{
+			{"feedstock-dry-mass", 93.2999926586640},
+			{"feedstock-transport-tkm", 14400.0321123492},
+			{"emissions-feedstock-transport", 1.44000321123492},
+			{"biochar-dry-mass", 25.5},
+			{"biochar-yield", 0.273311918611732},
+			{"h-corg-molar-ratio", 0.338147522522523},
+			{"durability-soil-temperature", 15},
+			{"durability-factor", 0.857008337896860},
+			{"gross-stored-co2e", 69.19},
+			{"durable-stored-co2e", 59.2964068990838},
+			{"allocation-share", 0.286291680700573},
+			{"electricity-allocated", 4036.71269787807},
+			{"diesel-allocated", 234.759178174470},
+			{"emissions-production-energy", 2.35320309868643},
+			{"emissions-pyrolysis-methane", 1.4},
+			{"biochar-transport-tkm", 3000},
+			{"emissions-biochar-transport", 0.3},
+			{"emissions-total", 5.49320630992135},
+			{"net-carbon-removal", 53.8032005891624},
+		}},
+	}
+	const tol = 1e-9
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := computeNCR(exampleInputWith(tt.feedstock, ch4))
+			if res.Err != "" {
+				t.Fatalf("error: %s", res.Err)
+			}
+			for _, f := range tt.want {
+				got, ok := res.Outputs[f.slug]
+				if !ok {
+					t.Errorf("%s: not calculated", f.slug)
+					continue
+				}
+				if !nearRel(got, f.want, tol) {
+					t.Errorf("%s = %.12g, want %.12g (MODEL.md, example 2)", f.slug, got, f.want)
+				}
+			}
+			if len(res.Alerts) != 0 {
+				t.Errorf("alerts on the methane example: %v", res.Alerts)
 			}
 		})
 	}

@@ -2,7 +2,7 @@ package sandbox
 
 // The catalog: event types and data point types (the model's inputs and outputs).
 
-// eventTypeSeed and dataPointTypeSeed are the catalog (biochar-model.md §4); their
+// eventTypeSeed and dataPointTypeSeed are the catalog (MODEL.md §4); their
 // integer ids are fixed by position, starting at 1.
 var eventTypeSeed = []struct {
 	slug, name string

@@ -8,7 +8,7 @@ import (
 // The demo project's events: 2024 to February 2025, generated around the worked example.
 
 // demoEvents writes 2024 and Q1 2025. March 2025 is exactly the worked example of
-// biochar-model.md §6; the other months vary around it. In August 2024 the nut shell
+// MODEL.md §7; the other months vary around it. In August 2024 the nut shell
 // line was down for maintenance (deliveries, no run), so that month's Net Carbon
 // Removal batch for nut shells is in error: "required input missing: biochar-mass-produced".
 func (sd *seeder) demoEvents(wood, nut int64) error {

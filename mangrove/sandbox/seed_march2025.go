@@ -2,9 +2,9 @@ package sandbox
 
 import "time"
 
-// The worked example of biochar-model.md §6 as the demo's March 2025 events.
+// The worked example of MODEL.md §7 (example 1) as the demo's March 2025 events.
 
-// march2025 is biochar-model.md §6, value for value (one nut shell delivery in U.S. units).
+// march2025 is MODEL.md §7, value for value (one nut shell delivery in U.S. units).
 func (sd *seeder) march2025(wood, nut int64) error {
 	p := demoProjectID
 	type ev struct {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -92,6 +93,9 @@ func TestCookbookFlow(t *testing.T) {
 			t.Errorf("new batch %+v", b)
 		}
 		if strings.HasPrefix(b.StartTime, "2025-03") {
+			if len(b.Feedstocks) != 1 {
+				t.Fatalf("march batch %s has feedstocks %+v, want one", b.TrackingID, b.Feedstocks)
+			}
 			march[b.Feedstocks[0].Name] = b.PrimaryOutput.Value
 			if b.EndTime != "2025-03-31T23:59:59.000Z" || !strings.HasPrefix(b.TrackingID, "Mar-2025-00") {
 				t.Errorf("march batch %+v", b)
@@ -107,10 +111,7 @@ func TestCookbookFlow(t *testing.T) {
 	}
 
 	// Running again updates the same batches: same ids, same count.
-	again := e.waitTask(e.startGeneration(ncr, q1).ID)
-	if again.State != "complete" {
-		t.Fatalf("rerun %+v", again)
-	}
+	again := e.waitComplete(e.startGeneration(ncr, q1).ID)
 	if fmt.Sprint(again.Result.BatchIDs) != fmt.Sprint(done.Result.BatchIDs) {
 		t.Errorf("rerun touched %v, first run %v", again.Result.BatchIDs, done.Result.BatchIDs)
 	}
@@ -155,7 +156,7 @@ func TestBatchDetail(t *testing.T) {
 	}
 	usTon := false
 	for _, in := range d.InputData {
-		if !strings.HasPrefix(*in.DataPoint.ID, "in_") || in.Event == nil || !strings.HasPrefix(in.Event.ID, "evt_") {
+		if in.DataPoint.ID == nil || !strings.HasPrefix(*in.DataPoint.ID, "in_") || in.Event == nil || !strings.HasPrefix(in.Event.ID, "evt_") {
 			t.Errorf("input %+v", in)
 		}
 		usTon = usTon || (in.DataPoint.Unit != nil && *in.DataPoint.Unit == "U.S. ton")
@@ -189,6 +190,7 @@ func TestGenerationOptions(t *testing.T) {
 	march := map[string]any{"start_time": "2025-03-01T00:00:00.000Z", "end_time": "2025-04-01T00:00:00.000Z"}
 
 	t.Run("DataPointSelection", func(t *testing.T) {
+		e := e.with(t)
 		// Pin one wood chip pyrolysis run: one batch per ledger, on wood chips.
 		var dps struct{ Data []dataPointItemJSON }
 		e.get(fmt.Sprintf("/api/v1/projects/%d/data_points?filter[slug][eq]=biochar-mass-produced&filter[start_time][geq]=2025-03-01&filter[start_time][leq]=2025-03-31", demoProjectID), &dps)
@@ -207,7 +209,7 @@ func TestGenerationOptions(t *testing.T) {
 		if p["Net Carbon Removal"] != 1 || p["Biochar Produced"] != 1 {
 			t.Fatalf("preview %v", p)
 		}
-		done := e.waitTask(e.startGeneration(ncr, body).ID)
+		done := e.waitComplete(e.startGeneration(ncr, body).ID)
 		if len(done.Result.BatchIDs) != 2 {
 			t.Fatalf("result %+v", done.Result)
 		}
@@ -220,6 +222,7 @@ func TestGenerationOptions(t *testing.T) {
 		}
 	})
 	t.Run("EmptyRange", func(t *testing.T) {
+		e := e.with(t)
 		body := map[string]string{"start_time": "2023-01-01", "end_time": "2023-12-31"}
 		if p := e.preview(ncr, body); p["Net Carbon Removal"] != 0 || p["Biochar Produced"] != 0 || len(p) != 2 {
 			t.Fatalf("preview %v", p)
@@ -230,8 +233,9 @@ func TestGenerationOptions(t *testing.T) {
 		}
 	})
 	t.Run("SkippedTypes", func(t *testing.T) {
+		e := e.with(t)
 		body := map[string]any{"start_time": march["start_time"], "end_time": march["end_time"], "skipped_data_point_type_ids": []int{3}}
-		done := e.waitTask(e.startGeneration(ncr, body).ID)
+		done := e.waitComplete(e.startGeneration(ncr, body).ID)
 		var d struct {
 			wireBatch
 			InputData []struct {
@@ -258,6 +262,7 @@ func TestGenerationOptions(t *testing.T) {
 		}
 	})
 	t.Run("BatchAmounts", func(t *testing.T) {
+		e := e.with(t)
 		list, _ := e.batches("/api/v1/ledgers/" + ncr + "/batches?filter[tracking_id][eq]=Mar-2025-001")
 		if len(list) != 1 {
 			t.Fatalf("%d batches", len(list))
@@ -280,17 +285,20 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("tokens %+v", e.tok)
 	}
 	ncr := e.ledgerID("Net Carbon Removal")
-	task := e.waitTask(e.startGeneration(ncr, map[string]string{"start_time": "2025-02-01", "end_time": "2025-02-28"}).ID)
+	task := e.waitComplete(e.startGeneration(ncr, map[string]string{"start_time": "2025-02-01", "end_time": "2025-02-28"}).ID)
 	batch := task.Result.BatchIDs[0]
 
 	// A bare token (the OpenAPI form) works too.
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/ledgers", nil)
 	req.Header.Set("Authorization", e.tok.ReadWrite)
 	res, err := e.srv.Client().Do(req)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("bare token: %v %v", res.StatusCode, err)
+	if err != nil {
+		t.Fatalf("bare token: %v", err)
 	}
 	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("bare token: %d", res.StatusCode)
+	}
 
 	cross := []string{
 		"/api/v1/ledgers/" + ncr, "/api/v1/ledgers/" + ncr + "/batches", "/api/v1/ledgers/" + ncr + "/required_inputs",
@@ -343,8 +351,8 @@ func TestAuth(t *testing.T) {
 	}
 	r := e.do("GET", "/api/v1/ledgers", e.tok.Other, nil)
 	r.decode(t, &other)
-	if other.Info.TotalItems != 1 || other.Data[0].Name != "Kiln Output" {
-		t.Errorf("other project's ledgers %+v", other)
+	if other.Info.TotalItems != 1 || len(other.Data) != 1 || other.Data[0].Name != "Kiln Output" {
+		t.Fatalf("other project's ledgers %+v", other)
 	}
 	var otherBatches struct{ Info wireInfo }
 	e.do("GET", fmt.Sprintf("/api/v1/batches?filter[project_id][eq]=%d", demoProjectID), e.tok.Other, nil).decode(t, &otherBatches)
@@ -377,13 +385,19 @@ func TestValidation(t *testing.T) {
 	{
 		var l struct{ Data []wireLedger }
 		e.do("GET", "/api/v1/ledgers", e.tok.Other, nil).decode(t, &l)
+		if len(l.Data) == 0 {
+			t.Fatal("the other project has no ledger")
+		}
 		r := e.do("POST", "/api/v1/ledgers/"+l.Data[0].ID+"/batch_generations", e.tok.Other, q1)
 		var task wireTask
 		r.decode(t, &task)
 		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) && task.State != "complete" {
+		for time.Now().Before(deadline) && task.State != "complete" && task.State != "failed" {
 			time.Sleep(5 * time.Millisecond)
 			e.do("GET", "/api/v1/async_tasks/"+strconv.FormatInt(task.ID, 10), e.tok.Other, nil).decode(t, &task)
+		}
+		if task.State != "complete" || task.Result == nil || len(task.Result.BatchIDs) == 0 {
+			t.Fatalf("the other project's generation ended %q with result %+v", task.State, task.Result)
 		}
 		otherBatch = task.Result.BatchIDs[0]
 	}
@@ -444,8 +458,8 @@ func TestPagination(t *testing.T) {
 		info.NextPage != nil || info.PreviousPage == nil || *info.PreviousPage != 2 || info.PageSize != 10 {
 		t.Errorf("page 3 info %+v", info)
 	}
-	if page3[3].TrackingID != "Dec-2024-002" {
-		t.Errorf("last batch %s", page3[3].TrackingID)
+	if len(page3) != 4 || page3[3].TrackingID != "Dec-2024-002" {
+		t.Errorf("page 3 has %v, want 4 batches ending with Dec-2024-002", trackingIDs(page3))
 	}
 	_, info = e.batches(base + "?page_size=7")
 	if info.TotalPages != 4 || info.NextPage == nil || *info.NextPage != 2 || info.PreviousPage != nil {
@@ -456,8 +470,8 @@ func TestPagination(t *testing.T) {
 		t.Errorf("past the end %+v", info)
 	}
 	desc, _ := e.batches(base + "?sort=-start_time,-tracking_id&page_size=1")
-	if desc[0].TrackingID != "Dec-2024-002" {
-		t.Errorf("descending sort gave %s", desc[0].TrackingID)
+	if len(desc) != 1 || desc[0].TrackingID != "Dec-2024-002" {
+		t.Errorf("descending sort gave %v, want [Dec-2024-002]", trackingIDs(desc))
 	}
 	filtered, info := e.batches(base + "?filter[start_time][geq]=2024-03-01&filter[end_time][leq]=2024-04-30T23:59:59Z")
 	if info.TotalItems != 4 || len(filtered) != 4 {
@@ -502,10 +516,15 @@ func TestConcurrentGenerations(t *testing.T) {
 				t.Errorf("start %d: %d %s", i, r.status, r.body)
 				return
 			}
-			r.decode(t, &tasks[i])
+			if err := json.Unmarshal(r.body, &tasks[i]); err != nil { // not r.decode: t.Fatal belongs to the test's goroutine
+				t.Errorf("start %d: %v in %s", i, err, r.body)
+			}
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	for _, task := range tasks {
 		if done := e.waitTask(task.ID); done.State != "complete" {
 			t.Errorf("task %+v", done)

@@ -1,7 +1,8 @@
 // Command mangrove-sandbox runs the local, API-compatible Mangrove sandbox on its own.
 //
 // Flags (each with an environment twin): -addr (SANDBOX_ADDR, default 127.0.0.1:8081),
-// -data-dir (DATA_DIR, default ./data; the database is DATA_DIR/sandbox.db), -token
+// -data-dir (DATA_DIR, default ./data; the database is DATA_DIR/sandbox.db, and both are
+// made owner-only, 0700 and 0600, even when they already exist), -token
 // (SANDBOX_TOKEN, the demo read-write token; generated once when empty) and
 // -step-delay (SANDBOX_STEP_DELAY, default 750ms, time spent per batch) and -faults
 // (SANDBOX_FAULTS, default none: faults to inject, e.g. latency=300ms,error_rate=0.2; the
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+	if err := sandbox.PrepareDataDir(c.dataDir); err != nil { // 0700: the database holds the tokens
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -91,7 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := sandbox.NewHTTPServer(sb.Handler())
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	t := sb.Tokens()
 	fmt.Fprintf(stdout, "Mangrove sandbox: http://%s/api/v1\n", ln.Addr())
 	fmt.Fprintf(stdout, "  read-write token (Cedar Ridge Biochar): %s\n", t.ReadWrite)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -67,10 +69,14 @@ func TestParseConfig(t *testing.T) {
 
 func TestRunServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	dataDir := t.TempDir()
+	if err := os.Chmod(dataDir, 0o755); err != nil { // as an earlier version made it
+		t.Fatal(err)
+	}
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir()}, func(string) string { return "" }, &out)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data-dir", dataDir}, func(string) string { return "" }, &out)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && !strings.Contains(out.String(), "Other Project") {
@@ -82,5 +88,14 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "/api/v1") || !strings.Contains(out.String(), "sbx_rw_") {
 		t.Errorf("output %q", out.String())
+	}
+	for path, want := range map[string]os.FileMode{dataDir: 0o700, filepath.Join(dataDir, "sandbox.db"): 0o600} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, info.Mode().Perm(), want)
+		}
 	}
 }
