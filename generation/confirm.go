@@ -15,9 +15,9 @@ import (
 
 // Limits of a confirmation.
 const (
-	// startTimeout bounds the POST that starts a generation; it runs to the
-	// end even when the browser goes away, and is never retried.
-	startTimeout = 60 * time.Second
+	// DefaultStartTimeout bounds the POST that starts a generation; it runs
+	// to the end even when the browser goes away, and is never retried.
+	DefaultStartTimeout = 60 * time.Second
 	// settleWait is how long a repeated confirmation waits for the first one
 	// to get Mangrove's answer.
 	settleWait = 20 * time.Second
@@ -94,13 +94,14 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) 
 		return Outcome{}, err
 	}
 	gen, created, err := s.store.BeginGeneration(ctx, c.Key, forms.BindingHash(c.LedgerID, params), store.Generation{
-		UserLabel:  c.UserLabel,
-		TokenHash:  mangrove.TokenHash(c.Token),
-		LedgerID:   c.LedgerID,
-		LedgerName: ledger.Name,
-		StartTime:  params.Start,
-		EndTime:    params.End,
-		Params:     storedParams(params), // the preview the key was issued for is recorded by the store
+		UserLabel:   c.UserLabel,
+		TokenHash:   mangrove.TokenHash(c.Token),
+		LedgerID:    c.LedgerID,
+		LedgerName:  ledger.Name,
+		StartTime:   params.Start,
+		EndTime:     params.End,
+		Params:      storedParams(params), // the preview the key was issued for is recorded by the store
+		SealedToken: s.seal(c.Token),
 	})
 	if errors.Is(err, store.ErrKeyInvalid) {
 		return Outcome{Kind: Expired, LedgerID: c.LedgerID}, nil
@@ -118,7 +119,7 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) 
 		return Outcome{Kind: NothingToGenerate, LedgerID: c.LedgerID, LedgerName: ledger.Name}, nil
 	}
 
-	postCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	postCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.startTimeout)
 	defer cancel()
 	task, err := s.api.StartGeneration(postCtx, c.Token, c.LedgerID, Request(params))
 	if err != nil {

@@ -203,6 +203,18 @@ func (s *fakeStore) Generations(_ context.Context, tokenHash string, limit, offs
 	return mine[offset:end], len(mine), nil
 }
 
+func (s *fakeStore) UnsettledGenerations(context.Context) ([]store.Generation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Generation
+	for _, g := range s.gens {
+		if g.State == store.StateSubmitting || g.State == store.StateStarted {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeStore) only(t *testing.T) store.Generation {
 	t.Helper()
 	s.mu.Lock()
@@ -217,14 +229,16 @@ func (s *fakeStore) only(t *testing.T) store.Generation {
 type fakeWatchers struct {
 	mu      sync.Mutex
 	tracked []int64
+	tokens  []string // of each Track
 	current map[int64]watcher.Snapshot
 	err     error
 }
 
-func (w *fakeWatchers) Track(_ context.Context, id int64, _ string) error {
+func (w *fakeWatchers) Track(_ context.Context, id int64, token string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.tracked = append(w.tracked, id)
+	w.tokens = append(w.tokens, token)
 	return w.err
 }
 
@@ -259,11 +273,16 @@ type rig struct {
 	changed  []string
 }
 
-func newRig() *rig {
+// newRig builds the rig; each option changes the Service's Options.
+func newRig(options ...func(*Options)) *rig {
 	r := &rig{api: &fakeAPI{}, store: newFakeStore(), watchers: &fakeWatchers{current: map[int64]watcher.Snapshot{}}, reg: prometheus.NewRegistry()}
 	var mu sync.Mutex
-	r.svc = New(Options{API: r.api, Store: r.store, Watchers: r.watchers, Metrics: metrics.New(r.reg),
-		Changed: func(tok string) { mu.Lock(); r.changed = append(r.changed, tok); mu.Unlock() }})
+	o := Options{API: r.api, Store: r.store, Watchers: r.watchers, Metrics: metrics.New(r.reg),
+		Changed: func(tok string) { mu.Lock(); r.changed = append(r.changed, tok); mu.Unlock() }}
+	for _, opt := range options {
+		opt(&o)
+	}
+	r.svc = New(o)
 	return r
 }
 

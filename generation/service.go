@@ -6,6 +6,7 @@
 package generation
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -42,6 +43,14 @@ type Store interface {
 	GenerationByTask(ctx context.Context, taskID int64) (store.Generation, error)
 	WaitSettled(ctx context.Context, id int64) (store.Generation, error)
 	Generations(ctx context.Context, tokenHash string, limit, offset int) ([]store.Generation, int, error)
+	UnsettledGenerations(ctx context.Context) ([]store.Generation, error)
+}
+
+// Sealer seals the token a generation is confirmed with for the audit row,
+// and opens it again after a restart, to watch the task to its end.
+type Sealer interface {
+	Seal(token string) (string, error)
+	Open(sealed string) (string, error)
 }
 
 // Watchers follow tasks (*watcher.Pool implements it).
@@ -71,6 +80,14 @@ type Options struct {
 	// ReadOnly says every token is read-only (MANGROVE_READ_ONLY): nothing
 	// can be generated.
 	ReadOnly bool
+	// Sealer, when set, keeps each running generation's token sealed in its
+	// audit row, so Recover can watch the task after a restart; without it
+	// such tasks are watched again only when someone views them.
+	Sealer Sealer
+	// StartTimeout bounds the POST that starts a generation, and so how
+	// long a row may stay submitting before Recover calls its outcome
+	// unknown; zero means DefaultStartTimeout.
+	StartTimeout time.Duration
 }
 
 // Service runs the workflow. It is a watcher.Publisher: subscribed to the
@@ -83,6 +100,9 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	changed  BatchesChanged
+	sealer   Sealer
+	// startTimeout is Options.StartTimeout.
+	startTimeout time.Duration
 	// finals serialises RecordFinal's check-then-mark, so each finish counts once.
 	finals  sync.Mutex
 	origins *ttlcache.Cache[int64, *store.Generation]
@@ -121,10 +141,11 @@ func New(o Options) *Service {
 		o.Changed = func(string) {}
 	}
 	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
-		log: o.Logger, now: o.Now, changed: o.Changed,
-		origins:     ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
-		readOnly:    ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
-		allReadOnly: o.ReadOnly}
+		log: o.Logger, now: o.Now, changed: o.Changed, sealer: o.Sealer,
+		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout),
+		origins:      ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
+		readOnly:     ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
+		allReadOnly:  o.ReadOnly}
 }
 
 // ReadOnly reports whether token is known to be unable to generate: the

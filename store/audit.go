@@ -56,6 +56,11 @@ type Generation struct {
 	Error      string
 	FinishedAt *time.Time
 	UpdatedAt  time.Time
+	// SealedToken is the API token the generation was confirmed with,
+	// sealed by the caller (the store never sees it in the clear). It is
+	// kept while the row is submitting or started, so a restarted dashboard
+	// can watch the task to its end, and cleared when the row settles.
+	SealedToken string
 }
 
 // Terminal reports whether the generation has reached a final state.
@@ -64,7 +69,7 @@ func (g Generation) Terminal() bool {
 }
 
 const generationColumns = `id, created_at, user_label, token_hash, ledger_id, ledger_name,
-	start_time, end_time, params, preview, confirm_key, state, task_id, error, finished_at, updated_at`
+	start_time, end_time, params, preview, confirm_key, state, task_id, error, finished_at, updated_at, sealed_token`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -77,7 +82,7 @@ func scanGeneration(r rowScanner) (Generation, error) {
 		finished                             sql.NullString
 	)
 	err := r.Scan(&g.ID, &created, &g.UserLabel, &g.TokenHash, &g.LedgerID, &g.LedgerName,
-		&start, &end, &params, &preview, &g.ConfirmKey, &g.State, &taskID, &g.Error, &finished, &updated)
+		&start, &end, &params, &preview, &g.ConfirmKey, &g.State, &taskID, &g.Error, &finished, &updated, &g.SealedToken)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Generation{}, ErrNotFound
 	}
@@ -170,11 +175,11 @@ func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g G
 		ts := formatTime(now)
 		res, err := tx.ExecContext(ctx, `INSERT INTO generations
 			(created_at, user_label, token_hash, ledger_id, ledger_name, start_time, end_time,
-			 params, params_hash, preview, confirm_key, state, error, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)`,
+			 params, params_hash, preview, confirm_key, state, error, updated_at, sealed_token)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)`,
 			ts, g.UserLabel, g.TokenHash, g.LedgerID, g.LedgerName,
 			formatTime(g.StartTime), formatTime(g.EndTime),
-			params, paramsHash, preview, key, StateSubmitting, ts)
+			params, paramsHash, preview, key, StateSubmitting, ts, g.SealedToken)
 		if err != nil {
 			return fmt.Errorf("store: insert generation: %w", err)
 		}
@@ -207,7 +212,7 @@ func (s *Store) MarkStarted(ctx context.Context, id, taskID int64) error {
 // is a no-op.
 func (s *Store) MarkRejected(ctx context.Context, id int64, msg string) error {
 	now := formatTime(s.now())
-	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?
+	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
 		WHERE id = ? AND state = ?`,
 		[]any{StateRejected, truncate(msg), now, now, id, StateSubmitting},
 		func(g Generation) bool { return g.State == StateRejected })
@@ -218,7 +223,7 @@ func (s *Store) MarkRejected(ctx context.Context, id int64, msg string) error {
 // check the ledger. It moves a submitting row to unknown; repeating it is
 // a no-op.
 func (s *Store) MarkUnknown(ctx context.Context, id int64, msg string) error {
-	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, updated_at = ?
+	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, updated_at = ?, sealed_token = ''
 		WHERE id = ? AND state = ?`,
 		[]any{StateUnknown, truncate(msg), formatTime(s.now()), id, StateSubmitting},
 		func(g Generation) bool { return g.State == StateUnknown })
@@ -265,7 +270,7 @@ func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg st
 		finishedAt = now
 	}
 	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?
+		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
 			WHERE task_id = ? AND state IN (?, ?)`,
 			state, truncate(errMsg), formatTime(finishedAt), formatTime(now), taskID, StateStarted, StateUnknown)
 		if err != nil {
@@ -273,6 +278,30 @@ func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg st
 		}
 		return nil
 	})
+}
+
+// MaxUnsettled bounds the rows UnsettledGenerations returns at once.
+const MaxUnsettled = 1000
+
+// UnsettledGenerations returns up to MaxUnsettled generations still
+// submitting or started, oldest first: what a stopped process may have left
+// without an outcome or without anyone watching its task.
+func (s *Store) UnsettledGenerations(ctx context.Context) ([]Generation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+generationColumns+` FROM generations
+		WHERE state IN (?, ?) ORDER BY id LIMIT ?`, StateSubmitting, StateStarted, MaxUnsettled)
+	if err != nil {
+		return nil, fmt.Errorf("store: unsettled generations: %w", err)
+	}
+	defer rows.Close()
+	var out []Generation
+	for rows.Next() {
+		g, err := scanGeneration(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
 
 // Generation returns the generation with this id, or ErrNotFound.

@@ -458,3 +458,47 @@ func TestWaitSettled(t *testing.T) {
 		}
 	})
 }
+
+// TestUnsettledGenerations: rows still submitting or started are listed
+// oldest first with their sealed token; a row that settles (rejected,
+// unknown, finished) leaves the list and its token is cleared.
+func TestUnsettledGenerations(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	submitting := begin(t, s, "th")
+	started := begin(t, s, "th")
+	if err := s.MarkStarted(ctx, started.ID, 71); err != nil {
+		t.Fatal(err)
+	}
+	rejected, unknown, finished := begin(t, s, "th"), begin(t, s, "th"), begin(t, s, "th")
+	if err := s.MarkRejected(ctx, rejected.ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkUnknown(ctx, unknown.ID, "no answer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkStarted(ctx, finished.ID, 72); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkFinished(ctx, 72, StateComplete, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UnsettledGenerations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != submitting.ID || got[1].ID != started.ID {
+		t.Fatalf("unsettled %+v, want the submitting then the started row", got)
+	}
+	for _, g := range got {
+		if g.SealedToken != "sealed-by-the-caller" {
+			t.Errorf("row %d (%s) sealed token %q, want it kept", g.ID, g.State, g.SealedToken)
+		}
+	}
+	for _, id := range []int64{rejected.ID, unknown.ID, finished.ID} {
+		g, err := s.Generation(ctx, id)
+		if err != nil || g.SealedToken != "" {
+			t.Errorf("settled row %d (%s) keeps sealed token %q (%v)", id, g.State, g.SealedToken, err)
+		}
+	}
+}

@@ -173,6 +173,11 @@ var migrations = []migration{
 	// 4: params and preview JSON in the store's own versioned types
 	// (records.go) instead of mangrove's and views' types.
 	{run: upgradeRecords},
+	// 5: the token a generation was confirmed with, sealed by the caller,
+	// kept until the row settles so a restarted dashboard can watch its
+	// task to the end; and an index for finding such rows at start-up.
+	{sql: `ALTER TABLE generations ADD COLUMN sealed_token TEXT NOT NULL DEFAULT '';
+	CREATE INDEX generations_unsettled ON generations (state) WHERE state IN ('submitting', 'started');`},
 }
 
 func (s *Store) migrate(ctx context.Context, steps []migration) error {

@@ -48,7 +48,7 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("busy_timeout = %d, %v", busy, err)
 		}
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != len(migrations) || v != 4 {
+		if err != nil || v != len(migrations) || v != 5 {
 			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
 		}
 	})
@@ -184,7 +184,8 @@ func testGeneration(tokenHash string) Generation {
 			SkippedDataPointTypeIDs: []int64{7},
 			BatchAmounts:            []BatchAmount{{BatchID: "bat_1", PrimaryOutputAmount: 2.5, AllocationGroup: "grp"}},
 		},
-		Preview: []PreviewEntry{{LedgerID: "led_123", LedgerName: "Biochar removals", Count: 3}},
+		Preview:     []PreviewEntry{{LedgerID: "led_123", LedgerName: "Biochar removals", Count: 3}},
+		SealedToken: "sealed-by-the-caller",
 	}
 }
 

@@ -123,9 +123,14 @@ func (a *App) wireServices(cfg Config) error {
 	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, Logger: a.Logger})
 	a.closers = append(a.closers, a.Watchers.Close)
 	a.Ledgers = ledgers.New(a.Client, ledgers.Options{Logger: a.Logger})
+	hashKey, blockKey, err := sessionKeys(cfg)
+	if err != nil {
+		return err
+	}
 	a.Generation = generation.New(generation.Options{
 		API: a.Client, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
 		Changed: a.Ledgers.BatchesChanged, ReadOnly: cfg.ReadOnly,
+		Sealer: newTokenSealer(hashKey, blockKey), StartTimeout: cfg.StartTimeout,
 	})
 	a.Streams = taskstream.New(taskstream.Options{
 		Watchers: a.Watchers, Render: handlers.StatusRenderer(a.Generation, a.Logger), Logger: a.Logger,
@@ -137,11 +142,8 @@ func (a *App) wireServices(cfg Config) error {
 	a.Watchers.Subscribe(a.Generation)
 	a.Watchers.Subscribe(a.Streams)
 	a.Metrics.RegisterGauges(a.Streams.Subscribers, a.Watchers.Active)
+	a.recoverGenerations()
 
-	hashKey, blockKey, err := sessionKeys(cfg)
-	if err != nil {
-		return err
-	}
 	cookies := sessions.NewCookieStore(hashKey, blockKey)
 	cookies.MaxAge(handlers.SessionMaxAge)
 	serverToken := cfg.APIToken
@@ -166,6 +168,19 @@ func (a *App) wireServices(cfg Config) error {
 	h.Register(a.Echo)
 	a.Handler = a.Echo
 	return nil
+}
+
+// recoverGenerations settles what a stopped process left in the audit log
+// (generation.Service.Recover), in the background until Close: start-up
+// does not wait on the API.
+func (a *App) recoverGenerations() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Generation.RecoverUntil(ctx)
+	}()
+	a.closers = append(a.closers, func() { cancel(); <-done })
 }
 
 // listen opens the dashboard's listener and builds its server.

@@ -74,6 +74,10 @@ type Config struct {
 	// ServerTokenFromSandbox uses the sandbox's read-write token as the
 	// server-wide token (MANGROVE_API_TOKEN).
 	ServerTokenFromSandbox bool
+	// StartTimeout, when set, replaces the POST timeout of a confirmation
+	// (generation.DefaultStartTimeout), and with it how old a row left
+	// submitting must be before start-up recovery calls it unknown.
+	StartTimeout time.Duration
 }
 
 // DefaultAddr is where the dashboard listens without ADDR.
