@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+
+	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
 // Default caps on open event streams (STREAMS_PER_SESSION,
@@ -43,8 +45,9 @@ func newStreamSlots(perSession, perClient int) *streamSlots {
 // errTooManyStreams is a cap reached: 429, with the cap in words.
 func errTooManyStreams(limit int, whose string) *pageError {
 	return &pageError{Status: http.StatusTooManyRequests, Heading: "Too many progress pages open",
-		Message: fmt.Sprintf("%s already has %d live progress streams open, the most allowed. Close some task pages (tabs), then reload this one.", whose, limit),
-		Action:  "Back to the history", ActionURL: "/tasks"}
+		Message: fmt.Sprintf("%s already has %d live progress %s open, the most allowed. Close some task pages (tabs), then reload this one.",
+			whose, limit, views.Plural(limit, "stream", "streams")),
+		Action: "Back to the history", ActionURL: "/tasks"}
 }
 
 // acquire takes a slot for a stream of session sid ("" when the session has
