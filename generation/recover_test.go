@@ -56,7 +56,7 @@ func TestRecover(t *testing.T) {
 	stale := add(store.StateSubmitting, 2*time.Minute, 0, "sealed:a")
 	young := add(store.StateSubmitting, 10*time.Second, 0, "sealed:b")
 	add(store.StateStarted, time.Hour, 501, "sealed:tok-501")
-	add(store.StateStarted, time.Hour, 502, "")             // confirmed before tokens were kept
+	add(store.StateStarted, time.Hour, 502, "")               // confirmed before tokens were kept
 	add(store.StateStarted, time.Hour, 503, "sealed:tok-503") // watched already
 	add(store.StateStarted, time.Hour, 504, "garbage")        // another secret sealed it
 	r.watchers.current[503] = watcher.Snapshot{}
@@ -64,7 +64,11 @@ func TestRecover(t *testing.T) {
 	if err := r.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	state := func(id int64) store.Generation { r.store.mu.Lock(); defer r.store.mu.Unlock(); return r.store.gens[id-1] }
+	state := func(id int64) store.Generation {
+		r.store.mu.Lock()
+		defer r.store.mu.Unlock()
+		return r.store.gens[id-1]
+	}
 	if g := state(stale); g.State != store.StateUnknown || g.Error != interruptedStart {
 		t.Errorf("stale submitting row: %s %q, want unknown with the reason", g.State, g.Error)
 	}
