@@ -94,8 +94,8 @@ var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 // rawFlags are the values ParseConfig checks before they go into a Config.
 type rawFlags struct {
-	stepDelay, poll, proxies, faults       string
-	maxConns, streamsPerSession, perClient string
+	stepDelay, poll, proxies, faults              string
+	maxConns, streamsPerSession, streamsPerClient string
 }
 
 // flagSet defines every flag, each defaulting to its environment variable
@@ -124,7 +124,7 @@ func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet
 	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
 	fs.StringVar(&raw.maxConns, "max-connections", env("MAX_CONNECTIONS", strconv.Itoa(connlimit.DefaultMax())), "client connections open at once, sized by default from the process's file limit; at the cap the longest-idle one is closed, and with none idle a new one gets 503 (MAX_CONNECTIONS)")
 	fs.StringVar(&raw.streamsPerSession, "streams-per-session", env("STREAMS_PER_SESSION", strconv.Itoa(handlers.DefaultStreamsPerSession)), "live progress streams one signed-in session may have open; 429 beyond (STREAMS_PER_SESSION)")
-	fs.StringVar(&raw.perClient, "streams-per-client", env("STREAMS_PER_CLIENT", strconv.Itoa(handlers.DefaultStreamsPerClient)), "live progress streams one client address may have open; 429 beyond (STREAMS_PER_CLIENT)")
+	fs.StringVar(&raw.streamsPerClient, "streams-per-client", env("STREAMS_PER_CLIENT", strconv.Itoa(handlers.DefaultStreamsPerClient)), "live progress streams one client address may have open; 429 beyond (STREAMS_PER_CLIENT)")
 	fs.BoolVar(&c.ReadOnly, "mangrove-read-only", env("MANGROVE_READ_ONLY", "") == "true", "the API token cannot generate: say so up front and offer no Confirm (MANGROVE_READ_ONLY=true)")
 	return fs
 }
@@ -157,7 +157,6 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	} else if err != nil {
 		return Config{}, fmt.Errorf("%w (-h lists the flags)", err)
 	}
-	stepDelay, poll, proxies, faults := raw.stepDelay, raw.poll, raw.proxies, raw.faults
 	var err error
 	for _, n := range []struct {
 		name string
@@ -166,20 +165,20 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}{
 		{"MAX_CONNECTIONS", raw.maxConns, &c.MaxConnections},
 		{"STREAMS_PER_SESSION", raw.streamsPerSession, &c.StreamsPerSession},
-		{"STREAMS_PER_CLIENT", raw.perClient, &c.StreamsPerClient},
+		{"STREAMS_PER_CLIENT", raw.streamsPerClient, &c.StreamsPerClient},
 	} {
 		if *n.dst, err = strconv.Atoi(n.raw); err != nil || *n.dst < 1 {
 			return Config{}, fmt.Errorf("%s %q: want a whole number, 1 or more", n.name, n.raw)
 		}
 	}
-	if c.StepDelay, err = time.ParseDuration(stepDelay); err != nil || c.StepDelay < 0 {
-		return Config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", stepDelay)
+	if c.StepDelay, err = time.ParseDuration(raw.stepDelay); err != nil || c.StepDelay < 0 {
+		return Config{}, fmt.Errorf("SANDBOX_STEP_DELAY %q: want a duration such as 750ms", raw.stepDelay)
 	}
-	if c.SandboxFaults, err = sandbox.ParseFaults(faults); err != nil {
+	if c.SandboxFaults, err = sandbox.ParseFaults(raw.faults); err != nil {
 		return Config{}, fmt.Errorf("SANDBOX_FAULTS: %w", err)
 	}
-	if c.PollInterval, err = time.ParseDuration(poll); err != nil || c.PollInterval < MinPollInterval || c.PollInterval > MaxPollInterval {
-		return Config{}, fmt.Errorf("POLL_INTERVAL %q: want a duration from %s to %s", poll, MinPollInterval, MaxPollInterval)
+	if c.PollInterval, err = time.ParseDuration(raw.poll); err != nil || c.PollInterval < MinPollInterval || c.PollInterval > MaxPollInterval {
+		return Config{}, fmt.Errorf("POLL_INTERVAL %q: want a duration from %s to %s", raw.poll, MinPollInterval, MaxPollInterval)
 	}
 	if c.APIURL != "" && !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
 		return Config{}, fmt.Errorf("MANGROVE_API_URL %q: want an http or https URL", c.APIURL)
@@ -188,7 +187,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.APIURL != "" && c.SandboxFaults.Active() {
 		return Config{}, errors.New("SANDBOX_FAULTS applies to the embedded sandbox only: unset it, or unset MANGROVE_API_URL")
 	}
-	if c.TrustedProxies, err = ParseTrustedProxies(proxies); err != nil {
+	if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 		return Config{}, err
 	}
 	if c.UserHeader != "" {
