@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
 // TestTaskNotifiesInBackground: a user asks to be notified, allows
@@ -108,4 +109,41 @@ func TestTaskNotifyOnlyWhileRunning(t *testing.T) {
 	if title := eval[string](b, `document.title`); !strings.HasPrefix(title, fmt.Sprintf("Task %d ·", taskID)) {
 		t.Errorf("title %q changed on a task that was already finished", title)
 	}
+}
+
+// TestTaskSaysWhenLiveProgressPauses: when the task's event stream is
+// refused (here: the one stream this address may hold is taken), the page
+// says its progress may be out of date instead of silently showing an old
+// figure; once a stream is free again the note goes.
+func TestTaskSaysWhenLiveProgressPauses(t *testing.T) {
+	requireBrowser(t)
+	app := testapp.Start(t, testapp.Options{StepDelay: 600 * time.Millisecond, PollInterval: time.Second, StreamsPerClient: 1})
+	ncr := app.LedgerByName(t, ncrName)
+	start, _ := time.Parse(time.DateOnly, "2025-01-01")
+	end, _ := time.Parse(time.RFC3339, "2025-03-31T23:59:59Z")
+	task, err := app.Client.StartGeneration(context.Background(), app.Tokens.ReadWrite, ncr.ID, mangrove.GenerationRequest{StartTime: start, EndTime: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another client from the same address holds the only stream.
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	other := app.SignedIn(t)
+	resp, err := testapp.OpenEvents(ctx, other.HTTP, fmt.Sprintf("%s/tasks/%d/events", app.URL, task.ID))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the other client's stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+
+	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
+	b.navigate(fmt.Sprintf("/tasks/%d", task.ID))
+	testapp.WaitFor(t, 10*time.Second, "the page to say live progress is paused", func() bool {
+		return strings.HasPrefix(b.text("#live-status"), "Live progress is paused")
+	})
+	b.screenshot("11-task-live-progress-paused")
+
+	hangUp()
+	testapp.WaitFor(t, 30*time.Second, "the note to go once the stream is back", func() bool {
+		return b.text("#live-status") == ""
+	})
 }

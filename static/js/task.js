@@ -6,14 +6,20 @@
 // (Notification.requestPermission needs a user gesture).
 //
 // It watches #task-status, which htmx's SSE extension swaps on every status
-// event, for the data-state of .task-status. CSP-safe: no inline code, no
+// event, for the data-state of .task-status. While the event stream is
+// down (refused at a cap, or the connection lost) #live-status says the
+// progress shown may be old; the extension retries, and the note goes when
+// the stream is back. CSP-safe: no inline code, no
 // HTML strings. Without JavaScript the button stays hidden.
 (function () {
   "use strict";
 
   var TERMINAL = { complete: true, failed: true };
 
-  var status, wrap, button, note;
+  var PAUSED = "Live progress is paused: the connection for updates was refused or lost, so what is shown may be out of date. " +
+    "Retrying; reload the page to see the latest state.";
+
+  var status, wrap, button, note, live;
   var taskID = "";
   var ledger = "";
   var originalTitle = document.title;
@@ -80,8 +86,21 @@
     return state === "complete" ? "✓ Complete" : "✗ Failed";
   }
 
+  function setLive(text) {
+    if (live && live.textContent !== text) {
+      live.textContent = text;
+    }
+  }
+
+  function onStreamDown() {
+    if (!finished && !TERMINAL[currentState()]) {
+      setLive(PAUSED);
+    }
+  }
+
   function onFinish(state) {
     finished = true;
+    setLive("");
     if (wrap) {
       wrap.hidden = true;
     }
@@ -140,6 +159,7 @@
   function start() {
     status = document.getElementById("task-status");
     wrap = document.getElementById("task-notify");
+    live = document.getElementById("live-status");
     if (!status) {
       return;
     }
@@ -158,6 +178,8 @@
       button.addEventListener("click", askPermission);
       showPermission();
     }
+    document.addEventListener("htmx:sseError", onStreamDown);
+    document.addEventListener("htmx:sseOpen", function () { setLive(""); });
     new MutationObserver(onChange).observe(status, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-state"] });
     document.addEventListener("visibilitychange", onVisible);
     window.addEventListener("focus", onVisible);
