@@ -3,7 +3,8 @@
 //
 // At the cap, a new connection makes room by closing the connection that
 // has been idle the longest: a keep-alive connection between requests, or
-// one that has not sent a request yet. Health checks and scrapes therefore
+// one that has not sent a byte yet (a connection whose request has begun to
+// arrive is busy). Health checks and scrapes therefore
 // still get through when the cap is full of idle connections. When every
 // connection is busy (requests being served, event streams), the new one is
 // answered 503 and closed.
@@ -94,12 +95,14 @@ func (l *Listener) admit(c net.Conn) (net.Conn, bool) {
 			return nil, false
 		}
 		delete(l.idle, victim)
+		victim.waiting.Store(false)
 		victim.slotTaken = true // its slot passes to c
 	} else {
 		l.open++
 	}
 	wc := &conn{Conn: c, l: l}
 	l.idle[wc] = time.Now() // no request yet
+	wc.waiting.Store(true)
 	l.mu.Unlock()
 	if victim != nil {
 		l.evicted.Add(1)
@@ -134,9 +137,11 @@ func (l *Listener) ConnState(c net.Conn, state http.ConnState) {
 	case http.StateIdle:
 		if !wc.slotTaken && !wc.closed {
 			l.idle[wc] = time.Now()
+			wc.waiting.Store(true)
 		}
 	default: // active, hijacked (an event stream), closed
 		delete(l.idle, wc)
+		wc.waiting.Store(false)
 	}
 }
 
@@ -160,6 +165,22 @@ type conn struct {
 	l         *Listener
 	slotTaken bool // guarded by l.mu
 	closed    bool // guarded by l.mu
+	// waiting is set while the connection is in l.idle: a request's first
+	// bytes take it out at once, before the server reports it active (only
+	// once the whole head is read), so a request being received is never
+	// closed to make room.
+	waiting atomic.Bool
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.waiting.Load() {
+		c.l.mu.Lock()
+		delete(c.l.idle, c)
+		c.waiting.Store(false)
+		c.l.mu.Unlock()
+	}
+	return n, err
 }
 
 func (c *conn) Close() error {

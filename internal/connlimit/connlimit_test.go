@@ -1,6 +1,7 @@
 package connlimit
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -133,13 +134,53 @@ func TestBusyConnectionsRefuse(t *testing.T) {
 	waitOpen(t, l, 0)
 }
 
+// TestRequestBeingReceivedIsNotEvicted: a connection whose request has
+// begun to arrive is busy, even before its head is complete; the one that
+// never sent a byte goes instead, though it is younger.
+func TestRequestBeingReceivedIsNotEvicted(t *testing.T) {
+	const max = 2
+	l, url := serve(t, max, nil)
+	addr := strings.TrimPrefix(url, "http://")
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "GET /ok HTTP/1.1\r\nHost: x\r\n"); err != nil { // the head, not yet ended
+		t.Fatal(err)
+	}
+	if !wait.Until(context.Background(), 10*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.idle) == 0 }) {
+		t.Fatal("the connection whose request began is still counted idle")
+	}
+	dialIdle(t, url, 1)
+	waitOpen(t, l, max)
+	if code, _ := get(t, url+"/ok"); code != http.StatusOK {
+		t.Fatalf("request at the cap: %d", code)
+	}
+	if _, err := io.WriteString(slow, "Connection: close\r\n\r\n"); err != nil {
+		t.Fatalf("the connection receiving a request was closed: %v", err)
+	}
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(slow), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the slow request's answer: %v, %v", resp, err)
+	}
+}
+
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
 
 func TestDefaultMax(t *testing.T) {
-	if n := DefaultMax(); n < 64 {
-		t.Errorf("DefaultMax() = %d: too small to serve", n)
+	if n := DefaultMax(); n < 64 || n > maxDefault {
+		t.Errorf("DefaultMax() = %d, want 64 to %d", n, maxDefault)
+	}
+	for _, tt := range []struct{ files, want int }{
+		{300, 150}, {1024, 768}, {65536, 65280}, {1 << 20, maxDefault},
+	} {
+		if got := fromFileLimit(tt.files); got != tt.want {
+			t.Errorf("fromFileLimit(%d) = %d, want %d", tt.files, got, tt.want)
+		}
 	}
 }
