@@ -18,6 +18,9 @@ const (
 	// DefaultStartTimeout bounds the POST that starts a generation; it runs
 	// to the end even when the browser goes away, and is never retried.
 	DefaultStartTimeout = 60 * time.Second
+	// recordTimeout bounds recording a confirmation's outcome (and the
+	// first look at its task) after the POST.
+	recordTimeout = 15 * time.Second
 	// settleWait is how long a repeated confirmation waits for the first one
 	// to get Mangrove's answer.
 	settleWait = 20 * time.Second
@@ -122,15 +125,19 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) 
 	postCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.startTimeout)
 	defer cancel()
 	task, err := s.api.StartGeneration(postCtx, c.Token, c.LedgerID, Request(params))
+	// The outcome is recorded whatever became of the POST's own deadline or
+	// the browser: a row left submitting would say nothing true.
+	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancelRecord()
 	if err != nil {
-		return s.failedStart(postCtx, c, gen, err)
+		return s.failedStart(recordCtx, c, gen, err)
 	}
 	s.metrics.GenerationStarted(metrics.OutcomeStarted)
 	s.changed(c.Token)
-	if err := s.store.MarkStarted(postCtx, gen.ID, task.ID); err != nil {
+	if err := s.store.MarkStarted(recordCtx, gen.ID, task.ID); err != nil {
 		s.log.Error("recording a started generation failed", "generation_id", gen.ID, "task_id", task.ID, "err", err)
 	}
-	if err := s.watchers.Track(postCtx, task.ID, c.Token); err != nil {
+	if err := s.watchers.Track(recordCtx, task.ID, c.Token); err != nil {
 		s.log.Warn("watching a new task failed; it is watched again when viewed", "task_id", task.ID, "err", err)
 	}
 	return Outcome{Kind: Started, TaskID: task.ID, LedgerID: c.LedgerID, LedgerName: ledger.Name}, nil

@@ -208,11 +208,18 @@ func (s *fakeStore) UnsettledGenerations(context.Context) ([]store.Generation, e
 	defer s.mu.Unlock()
 	var out []store.Generation
 	for _, g := range s.gens {
-		if g.State == store.StateSubmitting || g.State == store.StateStarted {
+		if g.State == store.StateSubmitting || (g.State == store.StateStarted && g.SealedToken != "") {
 			out = append(out, g)
 		}
 	}
 	return out, nil
+}
+
+func (s *fakeStore) ForgetSealedToken(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gens[id-1].SealedToken = ""
+	return nil
 }
 
 func (s *fakeStore) only(t *testing.T) store.Generation {
@@ -229,7 +236,8 @@ func (s *fakeStore) only(t *testing.T) store.Generation {
 type fakeWatchers struct {
 	mu      sync.Mutex
 	tracked []int64
-	tokens  []string // of each Track
+	tokens  []string        // of each Track
+	errFor  map[int64]error // Track's error for a task, instead of err
 	current map[int64]watcher.Snapshot
 	err     error
 }
@@ -239,6 +247,9 @@ func (w *fakeWatchers) Track(_ context.Context, id int64, token string) error {
 	defer w.mu.Unlock()
 	w.tracked = append(w.tracked, id)
 	w.tokens = append(w.tokens, token)
+	if err, ok := w.errFor[id]; ok {
+		return err
+	}
 	return w.err
 }
 

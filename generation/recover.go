@@ -2,8 +2,10 @@ package generation
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/metrics"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 )
@@ -13,9 +15,9 @@ import (
 const interruptedStart = "the dashboard stopped (a crash or restart) while it waited for Mangrove's answer: " +
 	"the generation may have started; check the ledger's batches before generating again"
 
-// recoverEvery is how often interrupted rows are looked for while the
-// dashboard serves: a row submitting at start-up is settled once it is
-// older than the POST timeout.
+// recoverEvery is how often Recover runs while the dashboard serves: a row
+// left submitting at start-up is settled once older than the POST timeout,
+// and a task that could not be watched (the API was down) is tried again.
 const recoverEvery = 30 * time.Second
 
 // seal is the token sealed for the audit row, or "" without a Sealer (or
@@ -32,85 +34,83 @@ func (s *Service) seal(token string) string {
 	return sealed
 }
 
-// Recover settles what a stopped process left in the audit log, at
-// start-up: rows still submitting after the POST timeout (see
-// settleInterrupted), and started rows whose task nobody watches: each is
-// watched again to its end (pinned), with the token it was confirmed with,
-// so its final state and metrics are recorded without anyone viewing it.
+// Recover settles what a stopped process left in the audit log:
+//   - a row still submitting that an earlier process began, once older than
+//     the POST timeout, can get no answer any more: its outcome becomes
+//     unknown, with the reason (this process's own rows are settled by their
+//     Confirm);
+//   - a started row whose task nobody watches is watched again to its end
+//     (pinned) with the token it was confirmed with, so its final state and
+//     metrics are recorded without anyone viewing it.
+//
+// It is safe to run at any time; RecoverUntil runs it periodically.
 func (s *Service) Recover(ctx context.Context) error {
-	rows, err := s.settleInterrupted(ctx)
+	rows, err := s.store.UnsettledGenerations(ctx)
 	if err != nil {
 		return err
 	}
 	for _, g := range rows {
-		if g.State == store.StateStarted && g.TaskID != nil {
+		switch {
+		case g.State == store.StateSubmitting:
+			s.settleInterrupted(ctx, g)
+		case g.State == store.StateStarted && g.TaskID != nil:
 			s.watchAgain(ctx, g)
 		}
 	}
 	return nil
 }
 
-// settleInterrupted gives the rows submitting for longer than the POST
-// timeout an unknown outcome, with the reason: no answer can come for them
-// any more. It returns the unsettled rows it read.
-func (s *Service) settleInterrupted(ctx context.Context) ([]store.Generation, error) {
-	rows, err := s.store.UnsettledGenerations(ctx)
-	if err != nil {
-		return nil, err
+// settleInterrupted gives a row an earlier process left submitting, once
+// older than the POST timeout, an unknown outcome with the reason.
+func (s *Service) settleInterrupted(ctx context.Context, g store.Generation) {
+	if !g.CreatedAt.Before(s.startedAt) || s.now().Sub(g.CreatedAt) < s.startTimeout {
+		return
 	}
-	for _, g := range rows {
-		if g.State != store.StateSubmitting || s.now().Sub(g.CreatedAt) < s.startTimeout {
-			continue
-		}
-		if err := s.store.MarkUnknown(ctx, g.ID, interruptedStart); err != nil {
-			s.log.Error("settling an interrupted generation failed", "generation_id", g.ID, "err", err)
-			continue
-		}
-		s.metrics.GenerationStarted(metrics.OutcomeUnknown)
-		s.log.Warn("a generation interrupted before Mangrove answered is now unknown", "generation_id", g.ID, "ledger_id", g.LedgerID)
+	if err := s.store.MarkUnknown(ctx, g.ID, interruptedStart); err != nil {
+		s.log.Error("settling an interrupted generation failed", "generation_id", g.ID, "err", err)
+		return
 	}
-	return rows, nil
+	s.metrics.GenerationStarted(metrics.OutcomeUnknown)
+	s.log.Warn("a generation interrupted before Mangrove answered is now unknown", "generation_id", g.ID, "ledger_id", g.LedgerID)
 }
 
 // watchAgain pins a watcher on a started row's task with the token it was
 // confirmed with; a task found finished is recorded at once (the pool
-// publishes it to RecordFinal).
+// publishes it to RecordFinal). A token that cannot serve (it does not
+// open, the task is gone, the token is refused) is forgotten, so the row is
+// not tried again; other failures are tried at the next pass.
 func (s *Service) watchAgain(ctx context.Context, g store.Generation) {
-	if _, watched := s.watchers.Latest(*g.TaskID); watched {
-		return
-	}
-	if s.sealer == nil || g.SealedToken == "" {
-		s.log.Warn("a running generation cannot be watched without its token; it is watched again when viewed", "task_id", *g.TaskID)
+	if _, watched := s.watchers.Latest(*g.TaskID); watched || s.sealer == nil {
 		return
 	}
 	token, err := s.sealer.Open(g.SealedToken)
-	if err != nil {
-		s.log.Warn("a running generation's sealed token does not open (SESSION_SECRET changed?); it is watched again when viewed", "task_id", *g.TaskID, "err", err)
-		return
+	if err == nil {
+		err = s.watchers.Track(ctx, *g.TaskID, token)
+		if err == nil || !(errors.Is(err, mangrove.ErrNotFound) || errors.Is(err, mangrove.ErrUnauthorized) || errors.Is(err, mangrove.ErrForbidden)) {
+			if err != nil {
+				s.log.Warn("watching a running generation again failed; the next pass retries", "task_id", *g.TaskID, "err", err)
+			}
+			return
+		}
 	}
-	if err := s.watchers.Track(ctx, *g.TaskID, token); err != nil {
-		s.log.Warn("watching a running generation again failed; the next pass retries", "task_id", *g.TaskID, "err", err)
+	s.log.Warn("a running generation cannot be watched with its token; it is watched again when someone views it", "task_id", *g.TaskID, "err", err)
+	if err := s.store.ForgetSealedToken(ctx, g.ID); err != nil {
+		s.log.Error("forgetting a sealed token failed", "generation_id", g.ID, "err", err)
 	}
 }
 
-// RecoverUntil runs Recover now, then settles interrupted rows every
-// recoverEvery until ctx ends (a row submitting at start-up may be younger
-// than the POST timeout). Started rows are watched at start-up only: one
-// that could not be watched then is watched when someone views it.
+// RecoverUntil runs Recover now and every recoverEvery until ctx ends.
 func (s *Service) RecoverUntil(ctx context.Context) {
-	if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("recovering unsettled generations failed", "err", err)
-	}
 	t := time.NewTicker(recoverEvery)
 	defer t.Stop()
 	for {
+		if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("recovering unsettled generations failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if _, err := s.settleInterrupted(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("settling interrupted generations failed", "err", err)
 		}
 	}
 }

@@ -3,11 +3,13 @@ package generation
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/store"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
@@ -36,10 +38,12 @@ func TestConfirmKeepsTheTokenSealed(t *testing.T) {
 	}
 }
 
-// TestRecover: a row left submitting longer than the POST timeout becomes
-// unknown with the reason (and is counted); a younger one is left for the
-// next pass; a started row's task is watched again with its own opened
-// token, unless it is watched already or has no token to open.
+// TestRecover: a row an earlier process left submitting becomes unknown
+// with the reason (and is counted) once older than the POST timeout, and
+// not before; this process's own submitting rows are left to their
+// Confirm. A started row's task is watched again with its own opened token,
+// unless it is watched already; a token that does not open, or that the API
+// refuses for the task, is forgotten; an API that is down is tried again.
 func TestRecover(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC))
 	r := newRig(func(o *Options) { o.Sealer, o.Now, o.StartTimeout = prefixSealer{}, clock.Now, time.Minute })
@@ -58,8 +62,13 @@ func TestRecover(t *testing.T) {
 	add(store.StateStarted, time.Hour, 501, "sealed:tok-501")
 	add(store.StateStarted, time.Hour, 502, "")               // confirmed before tokens were kept
 	add(store.StateStarted, time.Hour, 503, "sealed:tok-503") // watched already
-	add(store.StateStarted, time.Hour, 504, "garbage")        // another secret sealed it
+	garbage := add(store.StateStarted, time.Hour, 504, "garbage")
+	gone := add(store.StateStarted, time.Hour, 505, "sealed:tok-505")
+	down := add(store.StateStarted, time.Hour, 506, "sealed:tok-506")
 	r.watchers.current[503] = watcher.Snapshot{}
+	r.watchers.errFor = map[int64]error{505: mangrove.ErrNotFound, 506: mangrove.ErrUnavailable}
+	clock.Advance(time.Second)
+	own := add(store.StateSubmitting, 0, 0, "sealed:c") // this process's, its POST under way
 
 	if err := r.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
@@ -78,16 +87,30 @@ func TestRecover(t *testing.T) {
 	if v := r.counter(t, "dashboard_generations_started_total", "outcome", "unknown"); v != 1 {
 		t.Errorf("unknown outcomes counted %v, want 1", v)
 	}
-	if len(r.watchers.tracked) != 1 || r.watchers.tracked[0] != 501 || r.watchers.tokens[0] != "tok-501" {
-		t.Errorf("tracked %v with %v, want task 501 with its own token", r.watchers.tracked, r.watchers.tokens)
+	if want := []int64{501, 505, 506}; !slices.Equal(r.watchers.tracked, want) || r.watchers.tokens[0] != "tok-501" {
+		t.Errorf("tracked %v with %v, want %v, 501 with its own token", r.watchers.tracked, r.watchers.tokens, want)
+	}
+	for id, want := range map[int64]string{garbage: "", gone: "", down: "sealed:tok-506"} {
+		if got := state(id).SealedToken; got != want {
+			t.Errorf("row %d keeps sealed token %q, want %q", id, got, want)
+		}
 	}
 
-	// The next pass, once the young row is past the timeout too.
-	clock.Advance(time.Minute)
-	if _, err := r.svc.settleInterrupted(context.Background()); err != nil {
+	// The next pass, a minute on: the young row is past the timeout, this
+	// process's own is not settled by recovery, the task whose API was down
+	// is tried again.
+	clock.Advance(time.Minute + time.Second)
+	r.watchers.tracked = nil
+	if err := r.svc.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if g := state(young); g.State != store.StateUnknown {
 		t.Errorf("young row after the timeout: %s, want unknown", g.State)
+	}
+	if g := state(own); g.State != store.StateSubmitting {
+		t.Errorf("this process's own submitting row: %s, want it left to its Confirm", g.State)
+	}
+	if want := []int64{501, 506}; !slices.Equal(r.watchers.tracked, want) {
+		t.Errorf("second pass tracked %v, want %v", r.watchers.tracked, want)
 	}
 }

@@ -44,6 +44,7 @@ type Store interface {
 	WaitSettled(ctx context.Context, id int64) (store.Generation, error)
 	Generations(ctx context.Context, tokenHash string, limit, offset int) ([]store.Generation, int, error)
 	UnsettledGenerations(ctx context.Context) ([]store.Generation, error)
+	ForgetSealedToken(ctx context.Context, id int64) error
 }
 
 // Sealer seals the token a generation is confirmed with for the audit row,
@@ -103,6 +104,9 @@ type Service struct {
 	sealer   Sealer
 	// startTimeout is Options.StartTimeout.
 	startTimeout time.Duration
+	// startedAt is when the service was made: Recover settles only the
+	// submitting rows of earlier processes.
+	startedAt time.Time
 	// finals serialises RecordFinal's check-then-mark, so each finish counts once.
 	finals  sync.Mutex
 	origins *ttlcache.Cache[int64, *store.Generation]
@@ -142,10 +146,10 @@ func New(o Options) *Service {
 	}
 	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
 		log: o.Logger, now: o.Now, changed: o.Changed, sealer: o.Sealer,
-		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout),
-		origins:      ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
-		readOnly:     ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
-		allReadOnly:  o.ReadOnly}
+		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout), startedAt: o.Now(),
+		origins:     ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
+		readOnly:    ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
+		allReadOnly: o.ReadOnly}
 }
 
 // ReadOnly reports whether token is known to be unable to generate: the

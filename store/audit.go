@@ -283,12 +283,13 @@ func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg st
 // MaxUnsettled bounds the rows UnsettledGenerations returns at once.
 const MaxUnsettled = 1000
 
-// UnsettledGenerations returns up to MaxUnsettled generations still
-// submitting or started, oldest first: what a stopped process may have left
-// without an outcome or without anyone watching its task.
+// UnsettledGenerations returns up to MaxUnsettled generations, oldest
+// first, that a stopped process may have left without an outcome (still
+// submitting) or without anyone watching their task (started, with a sealed
+// token to watch it with; rows without one are left to their viewers).
 func (s *Store) UnsettledGenerations(ctx context.Context) ([]Generation, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+generationColumns+` FROM generations
-		WHERE state IN (?, ?) ORDER BY id LIMIT ?`, StateSubmitting, StateStarted, MaxUnsettled)
+		WHERE state = ? OR (state = ? AND sealed_token != '') ORDER BY id LIMIT ?`, StateSubmitting, StateStarted, MaxUnsettled)
 	if err != nil {
 		return nil, fmt.Errorf("store: unsettled generations: %w", err)
 	}
@@ -302,6 +303,17 @@ func (s *Store) UnsettledGenerations(ctx context.Context) ([]Generation, error) 
 		out = append(out, g)
 	}
 	return out, rows.Err()
+}
+
+// ForgetSealedToken clears generation id's sealed token: its task cannot
+// be watched with it (gone, or the token refused), so recovery stops trying.
+func (s *Store) ForgetSealedToken(ctx context.Context, id int64) error {
+	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE generations SET sealed_token = '' WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: forget sealed token of generation %d: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // Generation returns the generation with this id, or ErrNotFound.

@@ -459,9 +459,10 @@ func TestWaitSettled(t *testing.T) {
 	})
 }
 
-// TestUnsettledGenerations: rows still submitting or started are listed
-// oldest first with their sealed token; a row that settles (rejected,
-// unknown, finished) leaves the list and its token is cleared.
+// TestUnsettledGenerations: rows still submitting, and started rows with a
+// sealed token, are listed oldest first with the token; a started row whose
+// token was forgotten is not; a row that settles (rejected, unknown,
+// finished) leaves the list and its token is cleared.
 func TestUnsettledGenerations(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
@@ -481,6 +482,13 @@ func TestUnsettledGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.MarkFinished(ctx, 72, StateComplete, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	forgotten := begin(t, s, "th") // started, its token forgotten: left to its viewers
+	if err := s.MarkStarted(ctx, forgotten.ID, 73); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetSealedToken(ctx, forgotten.ID); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.UnsettledGenerations(ctx)
