@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -300,7 +301,9 @@ const (
 	privateFileMode os.FileMode = 0o600
 )
 
-// privateFiles makes the database's directory and files the owner's only:
+// privateFiles makes the database's directory and files the owner's only
+// where the process owns them (a volume mounted with another owner is left
+// as its owner set it, rather than failing the start):
 // the directory created or chmod'ed to privateDirMode (a sticky directory,
 // everyone's, is refused rather than narrowed), the database file
 // created empty with privateFileMode before SQLite opens it (SQLite gives its
@@ -316,7 +319,7 @@ func privateFiles(path string) error {
 	} else if fi.Mode()&os.ModeSticky != 0 {
 		return fmt.Errorf("%s is a shared (sticky) directory such as /tmp: give the dashboard a directory of its own (DATA_DIR)", dir)
 	}
-	if err := os.Chmod(dir, privateDirMode); err != nil {
+	if err := os.Chmod(dir, privateDirMode); err != nil && !errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("restrict directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, privateFileMode)
@@ -325,7 +328,7 @@ func privateFiles(path string) error {
 	}
 	f.Close()
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		if err := os.Chmod(p, privateFileMode); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Chmod(p, privateFileMode); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("restrict %s: %w", p, err)
 		}
 	}

@@ -31,7 +31,7 @@ func PrepareDataDir(dir string) error {
 	if info.Mode()&fs.ModeSticky != 0 {
 		return fmt.Errorf("sandbox: data directory %s is a shared (sticky) directory; give the sandbox a directory of its own", dir)
 	}
-	if err := os.Chmod(dir, dataDirMode); err != nil {
+	if err := os.Chmod(dir, dataDirMode); err != nil && !errors.Is(err, fs.ErrPermission) { // not ours: left as its owner set it
 		return fmt.Errorf("sandbox: data directory: %w", err)
 	}
 	return nil
@@ -48,11 +48,9 @@ func secureDBFiles(path string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(path, dataFileMode); err != nil {
-		return err
-	}
-	for _, suffix := range dbSideFiles {
-		if err := os.Chmod(path+suffix, dataFileMode); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, suffix := range append([]string{""}, dbSideFiles...) { // the database, then its side files
+		err := os.Chmod(path+suffix, dataFileMode)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) { // not ours: left as its owner set it
 			return err
 		}
 	}
