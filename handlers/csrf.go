@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"time"
 
@@ -37,12 +38,21 @@ var errCrossSite = &pageError{Status: http.StatusForbidden, Heading: "Request fr
 	Message: "This form was sent from another website. Open the dashboard itself and submit the form there.",
 	Action:  "Back to ledgers", ActionURL: views.LedgersPath()}
 
+// noFormRoutes render no form: their answers (cached assets, probes,
+// metrics, event streams) carry no CSRF cookie.
+var noFormRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/metrics": true, "/static/*": true, "/tasks/:id/events": true,
+}
+
 // csrf requires the cookie's token on every request that is not GET, HEAD,
 // OPTIONS or TRACE, whatever Sec-Fetch-Site says; a browser's cross-site
 // request is refused before that as an extra layer.
 func (h *Handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if safeMethod(r.Method) && noFormRoutes[c.Path()] {
+			return next(c) // no token to give: no cookie on cacheable or streamed answers
+		}
 		name := csrfCookie
 		if c.Scheme() == "https" {
 			name = csrfHostCookie
@@ -57,6 +67,12 @@ func (h *Handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			sent := r.Header.Get(csrfHeader)
 			if sent == "" {
+				if err := r.ParseForm(); err != nil {
+					var tooLarge *echo.HTTPError // a chunked body past the body limit
+					if errors.As(err, &tooLarge) {
+						return tooLarge
+					}
+				}
 				sent = r.PostFormValue(csrfField) // the body only, not the query string
 			}
 			if token == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {

@@ -789,3 +789,47 @@ func browserish(loc string) string {
 	loc = strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' })
 	return strings.ReplaceAll(loc, "\\", "/")
 }
+
+// TestCSRFCookieOnlyWherePagesHaveForms: cacheable assets, probes, metrics
+// and event streams get no CSRF cookie (a shared cache could hand one
+// token to everyone); pages do. A chunked form past the body limit gets
+// 413, not the expired-form page.
+func TestCSRFCookieOnlyWherePagesHaveForms(t *testing.T) {
+	t.Parallel()
+	app := testapp.Start(t, testapp.Options{})
+	setsCookie := func(path string) bool {
+		resp, err := http.Get(app.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "mgd_csrf" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/static/css/app.css"} {
+		if setsCookie(path) {
+			t.Errorf("%s sets the CSRF cookie", path)
+		}
+	}
+	if !setsCookie("/signin") {
+		t.Error("/signin does not set the CSRF cookie its form needs")
+	}
+
+	b := app.NewBrowser(t)
+	body := io.MultiReader(strings.NewReader("_csrf="+url.QueryEscape(b.CSRF())+"&token="), strings.NewReader(strings.Repeat("x", 2<<20)))
+	req, _ := http.NewRequest(http.MethodPost, app.URL+"/signin", io.NopCloser(body)) // no length: chunked
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "Request too large") {
+		t.Errorf("chunked oversized form: %d, want 413 and the too-large page", resp.StatusCode)
+	}
+}
