@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
@@ -58,8 +59,10 @@ type Deps struct {
 	ReadyCacheTTL time.Duration
 	// StreamsPerSession and StreamsPerClient cap the event streams open at
 	// once per signed-in session and per client address; zero means
-	// DefaultStreamsPerSession and DefaultStreamsPerClient.
-	StreamsPerSession, StreamsPerClient int
+	// DefaultStreamsPerSession and DefaultStreamsPerClient. MaxStreams caps
+	// them for the whole dashboard, below its connection cap; zero means no
+	// cap of its own.
+	StreamsPerSession, StreamsPerClient, MaxStreams int
 }
 
 // Handlers holds what the routes need: the services, the session store,
@@ -109,7 +112,8 @@ func New(d Deps) (*Handlers, error) {
 		now:         d.Now,
 		metrics:     d.Metrics,
 		signinLimit: newAttemptLimiter(signInAttempts, signInWindow),
-		streamSlots: newStreamSlots(cmp.Or(d.StreamsPerSession, DefaultStreamsPerSession), cmp.Or(d.StreamsPerClient, DefaultStreamsPerClient)),
-		ready:       newReadiness(d.ReadyCacheTTL),
+		streamSlots: newStreamSlots(cmp.Or(d.StreamsPerSession, DefaultStreamsPerSession), cmp.Or(d.StreamsPerClient, DefaultStreamsPerClient),
+			cmp.Or(d.MaxStreams, math.MaxInt)),
+		ready: newReadiness(d.ReadyCacheTTL),
 	}, nil
 }

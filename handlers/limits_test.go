@@ -142,3 +142,29 @@ func TestConnectionCapServesHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsLeaveRoomForPages: event streams never go idle, so they may
+// not take every connection under MAX_CONNECTIONS: past the dashboard-wide
+// stream cap a stream gets 429, and pages and /healthz still answer.
+func TestStreamsLeaveRoomForPages(t *testing.T) {
+	t.Parallel()
+	const maxConns = 6 // streams: half of it, 3
+	app := testapp.Start(t, testapp.Options{StepDelay: time.Second, MaxConnections: maxConns})
+	events := app.URL + "/tasks/" + strconv.FormatInt(startTask(t, app), 10) + "/events"
+	b := app.SignedIn(t)
+	for i := range maxConns / 2 {
+		if resp, _ := openStream(t, b, events); resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, _ := openStream(t, b, events)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "as many live progress streams as it serves at once") {
+		t.Fatalf("stream past the dashboard's cap: %d %.300s", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/healthz", "/ledgers"} {
+		if r := b.Get(path); r.Status != http.StatusOK {
+			t.Errorf("%s with the streams at their cap: %d", path, r.Status)
+		}
+	}
+}

@@ -21,9 +21,10 @@ const (
 // address, refuses one beyond either cap, and ends a session's streams when
 // it signs out.
 type streamSlots struct {
-	perSession, perClient int
+	perSession, perClient, total int
 
 	mu        sync.Mutex
+	open      int
 	bySession map[string]*sessionStreams
 	byClient  map[string]int
 }
@@ -35,9 +36,9 @@ type sessionStreams struct {
 	signOut  context.CancelFunc
 }
 
-func newStreamSlots(perSession, perClient int) *streamSlots {
+func newStreamSlots(perSession, perClient, total int) *streamSlots {
 	return &streamSlots{
-		perSession: perSession, perClient: perClient,
+		perSession: perSession, perClient: perClient, total: total,
 		bySession: map[string]*sessionStreams{}, byClient: map[string]int{},
 	}
 }
@@ -50,6 +51,13 @@ func errTooManyStreams(limit int, whose string) *pageError {
 		Action: "Back to the history", ActionURL: "/tasks"}
 }
 
+// errServerStreamsFull is the dashboard-wide cap reached: streams never go
+// idle, so without it they could take every connection and leave none for
+// pages and health checks.
+var errServerStreamsFull = &pageError{Status: http.StatusTooManyRequests, Heading: "Too many progress pages open",
+	Message: "The dashboard is following as many live progress streams as it serves at once. The task page still shows the state when it was loaded: reload it in a minute.",
+	Action:  "Back to the history", ActionURL: "/tasks"}
+
 // acquire takes a slot for a stream of session sid ("" when the session has
 // none, as with a server-wide token) from client. It returns the context
 // that ends at sign-out (nil without a session) and release, to be called
@@ -57,6 +65,9 @@ func errTooManyStreams(limit int, whose string) *pageError {
 func (s *streamSlots) acquire(sid, client string) (context.Context, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.open >= s.total {
+		return nil, nil, errServerStreamsFull
+	}
 	if s.byClient[client] >= s.perClient {
 		return nil, nil, errTooManyStreams(s.perClient, "Your network address")
 	}
@@ -74,6 +85,7 @@ func (s *streamSlots) acquire(sid, client string) (context.Context, func(), erro
 		ss.open++
 	}
 	s.byClient[client]++
+	s.open++
 	release := sync.OnceFunc(func() { s.release(sid, ss, client) })
 	if ss == nil {
 		return nil, release, nil
@@ -84,6 +96,7 @@ func (s *streamSlots) acquire(sid, client string) (context.Context, func(), erro
 func (s *streamSlots) release(sid string, ss *sessionStreams, client string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.open--
 	if s.byClient[client]--; s.byClient[client] <= 0 {
 		delete(s.byClient, client)
 	}

@@ -155,6 +155,7 @@ func (a *App) wireServices(cfg Config) error {
 		ServerToken: serverToken, Logger: a.Logger, Metrics: a.Metrics,
 		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
 		StreamsPerSession: cfg.StreamsPerSession, StreamsPerClient: cfg.StreamsPerClient,
+		MaxStreams: maxStreams(cmp.Or(cfg.MaxConnections, connlimit.DefaultMax())),
 	}
 	if a.Sandbox != nil {
 		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}
@@ -168,6 +169,16 @@ func (a *App) wireServices(cfg Config) error {
 	h.Register(a.Echo)
 	a.Handler = a.Echo
 	return nil
+}
+
+// connectionsKeptFromStreams are the connections under MAX_CONNECTIONS
+// event streams may not take (they never go idle, so the cap could not
+// make room): pages, health checks and scrapes keep them.
+const connectionsKeptFromStreams = 32
+
+// maxStreams is the dashboard-wide stream cap for a connection cap.
+func maxStreams(maxConnections int) int {
+	return max(maxConnections-connectionsKeptFromStreams, maxConnections/2, 1)
 }
 
 // recoverGenerations settles what a stopped process left in the audit log
