@@ -3,6 +3,7 @@ package handlers
 import (
 	"github.com/labstack/echo/v4"
 
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 )
 
@@ -15,9 +16,18 @@ func (h *Handlers) streamTaskEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	signedIn, release, err := h.streamSlots.acquire(h.sessionID(c), c.RealIP())
+	sid := h.sessionID(c)
+	signedIn, release, err := h.streamSlots.acquire(sid, c.RealIP())
 	if err != nil {
 		return err
+	}
+	// A sign-out between the session check and acquire ended no stream of
+	// this one: look again now that sign-out would end it.
+	if sid != "" {
+		if active, err := h.store.SessionActive(c.Request().Context(), sid, mangrove.TokenHash(h.sessionToken(c))); err != nil || !active {
+			release()
+			return errSignedOut
+		}
 	}
 	return h.streams.Serve(c.Response(), c.Request(), id, taskstream.Viewer{Token: h.currentToken(c), Until: signedIn, Left: release})
 }
