@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -166,5 +167,57 @@ func TestStreamsLeaveRoomForPages(t *testing.T) {
 		if r := b.Get(path); r.Status != http.StatusOK {
 			t.Errorf("%s with the streams at their cap: %d", path, r.Status)
 		}
+	}
+}
+
+// TestStreamStampedeMakesOneTokenCheck: 50 viewers opening a running
+// task's stream at once (every tab reconnecting after a deploy), with the
+// API slow to answer, cost one token check upstream, and every viewer gets
+// the task's state.
+func TestStreamStampedeMakesOneTokenCheck(t *testing.T) {
+	t.Parallel()
+	const viewers = 50
+	slowTasks := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/async_tasks/") {
+				time.Sleep(300 * time.Millisecond) // a slow API, so the viewers overlap
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	app := testapp.Start(t, testapp.Options{StepDelay: time.Second, PollInterval: 5 * time.Second, ServerToken: true,
+		StreamsPerClient: viewers, WrapSandbox: slowTasks})
+	events := app.URL + "/tasks/" + strconv.FormatInt(startTask(t, app), 10) + "/events"
+	before := app.Sandbox.RequestCount("GET /api/v1/async_tasks/{id}")
+	b := app.NewBrowser(t)
+	b.HTTP.Transport = &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: viewers}
+	start := make(chan struct{})
+	errs := make(chan error, viewers)
+	for range viewers {
+		go func() {
+			<-start
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			resp, err := testapp.OpenEvents(ctx, b.HTTP, events)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			evs, err := testapp.ReadEvents(resp.Body, 1)
+			if err == nil && (len(evs) != 1 || evs[0].Event != "status") {
+				err = fmt.Errorf("first events %+v", evs)
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range viewers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := app.Sandbox.RequestCount("GET /api/v1/async_tasks/{id}") - before; n != 1 {
+		t.Errorf("%d task requests upstream for %d viewers arriving at once, want 1 token check", n, viewers)
 	}
 }

@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
@@ -76,6 +79,10 @@ type Pool struct {
 	mu       sync.Mutex
 	watchers map[int64]*watch
 	polls    int64 // upstream calls made by watchers, for tests and metrics
+
+	// checks collapses identical token checks made at once (every open tab
+	// reconnecting after a restart): one API call per task and token.
+	checks singleflight.Group
 }
 
 // NewPool returns a pool; Subscribe adds the receivers of its changes and
@@ -168,7 +175,7 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 	}
 	p.mu.Unlock()
 
-	task, err := p.getter.AsyncTask(ctx, token, taskID)
+	task, err := p.check(ctx, taskID, token, key)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -200,6 +207,25 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 	}
 	w.allowed[key] = true
 	return w.latest, nil
+}
+
+// check asks the API for the task with token: the token's check against
+// it. Callers asking the same at once share one call, which no single
+// caller's leaving cancels; each waits only as long as its own ctx.
+func (p *Pool) check(ctx context.Context, taskID int64, token, tokenHash string) (*mangrove.AsyncTask, error) {
+	key := strconv.FormatInt(taskID, 10) + "/" + tokenHash
+	ch := p.checks.DoChan(key, func() (any, error) {
+		return p.getter.AsyncTask(context.WithoutCancel(ctx), token, taskID)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*mangrove.AsyncTask), nil
+	}
 }
 
 // Current is Authorize for a page view: when the shared state is older than
