@@ -73,3 +73,48 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestFinishedTasksAreKept: a finished task never changes, so a token that
+// saw it sees it again without an API call, whether it was found finished
+// or watched to its end; another token is still checked once.
+func TestFinishedTasksAreKept(t *testing.T) {
+	api := newFakeAPI(mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100})
+	rec := newRecorder()
+	p := newPool(api, rec, Options{Interval: 5 * time.Millisecond})
+	defer p.Close()
+	ctx := context.Background()
+	for range 3 {
+		if snap, err := p.Authorize(ctx, 1, "good"); err != nil || !snap.Terminal() {
+			t.Fatalf("finished task: %+v, %v", snap, err)
+		}
+	}
+	if n := api.total(); n != 1 {
+		t.Errorf("%d API calls for three views of a finished task, want 1", n)
+	}
+	if _, err := p.Authorize(ctx, 1, "also-good"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Authorize(ctx, 1, "bad"); err == nil {
+		t.Error("a token never checked saw the kept task")
+	}
+	if n := api.total(); n != 3 {
+		t.Errorf("%d API calls, want one more per new token (3)", n)
+	}
+
+	// Watched to its end: kept for the tokens that watched it.
+	api2 := newFakeAPI(running(50), mangrove.AsyncTask{State: mangrove.TaskFailed, Progress: 50})
+	rec2 := newRecorder()
+	p2 := newPool(api2, rec2, Options{Interval: 5 * time.Millisecond})
+	defer p2.Close()
+	if _, err := p2.Authorize(ctx, 2, "good"); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, rec2, 2)
+	before := api2.total()
+	if snap, err := p2.Authorize(ctx, 2, "good"); err != nil || snap.Task.State != mangrove.TaskFailed {
+		t.Fatalf("after the watcher ended: %+v, %v", snap, err)
+	}
+	if n := api2.total() - before; n != 0 {
+		t.Errorf("%d API calls to see a task watched to its end, want 0", n)
+	}
+}

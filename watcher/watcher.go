@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/ttlcache"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
@@ -83,6 +84,51 @@ type Pool struct {
 	// checks collapses identical token checks made at once (every open tab
 	// reconnecting after a restart): one API call per task and token.
 	checks singleflight.Group
+
+	// finished keeps the final state of tasks seen to end, with the token
+	// hashes checked against each: a finished task never changes, so a
+	// token that saw it sees it again without asking the API.
+	finished *ttlcache.Cache[int64, *finishedTask]
+}
+
+// finishedTask is a task's final state and the tokens allowed to see it.
+type finishedTask struct {
+	mu      sync.Mutex
+	snap    Snapshot
+	allowed map[string]bool
+}
+
+// Finished tasks are kept this long, up to this many: a day of history
+// pages, in a few megabytes.
+const (
+	finishedTTL = 24 * time.Hour
+	finishedMax = 10000
+)
+
+// rememberFinished keeps a final snapshot for the token hashes allowed.
+func (p *Pool) rememberFinished(taskID int64, snap Snapshot, allowed ...string) {
+	f, ok := p.finished.Get(taskID)
+	if !ok {
+		f = &finishedTask{snap: snap, allowed: map[string]bool{}}
+		p.finished.Put(taskID, f)
+	}
+	f.mu.Lock()
+	for _, k := range allowed {
+		f.allowed[k] = true
+	}
+	f.mu.Unlock()
+}
+
+// finishedFor returns the kept final state of a task the token hash was
+// allowed to see.
+func (p *Pool) finishedFor(taskID int64, key string) (Snapshot, bool) {
+	f, ok := p.finished.Get(taskID)
+	if !ok {
+		return Snapshot{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap, f.allowed[key]
 }
 
 // NewPool returns a pool; Subscribe adds the receivers of its changes and
@@ -107,7 +153,8 @@ func NewPool(getter TaskGetter, opts Options) *Pool {
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{getter: getter, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{}}
+	return &Pool{getter: getter, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{},
+		finished: ttlcache.New[int64, *finishedTask](finishedTTL, finishedMax, opts.Now)}
 }
 
 // Subscribe adds a receiver of every change of every watched task, and of
@@ -174,6 +221,9 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 		return snap, nil
 	}
 	p.mu.Unlock()
+	if snap, ok := p.finishedFor(taskID, key); ok {
+		return snap, nil
+	}
 
 	task, err := p.check(ctx, taskID, token, key)
 	if err != nil {
@@ -189,6 +239,7 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 		p.mu.Unlock()
 		snap := Snapshot{Task: *task, Seq: 1, ObservedAt: p.opts.Now()}
 		p.publish(taskID, snap) // nothing to watch, but the end may not be recorded yet
+		p.rememberFinished(taskID, snap, key)
 		return snap, nil
 	}
 	defer p.mu.Unlock()
@@ -335,6 +386,13 @@ func (p *Pool) run(w *watch) {
 	defer func() {
 		p.mu.Lock()
 		delete(p.watchers, w.id)
+		if w.latest.Terminal() {
+			allowed := make([]string, 0, len(w.allowed))
+			for k := range w.allowed {
+				allowed = append(allowed, k)
+			}
+			p.rememberFinished(w.id, w.latest, allowed...)
+		}
 		p.mu.Unlock()
 		close(w.done)
 		p.stopped(w.id)
