@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -88,12 +90,12 @@ type Pool struct {
 	// finished keeps the final state of tasks seen to end, with the token
 	// hashes checked against each: a finished task never changes, so a
 	// token that saw it sees it again without asking the API.
-	finished *ttlcache.Cache[int64, *finishedTask]
+	finishedMu sync.Mutex // guards the entries' allowed sets and their making
+	finished   *ttlcache.Cache[int64, *finishedTask]
 }
 
 // finishedTask is a task's final state and the tokens allowed to see it.
 type finishedTask struct {
-	mu      sync.Mutex
 	snap    Snapshot
 	allowed map[string]bool
 }
@@ -107,27 +109,27 @@ const (
 
 // rememberFinished keeps a final snapshot for the token hashes allowed.
 func (p *Pool) rememberFinished(taskID int64, snap Snapshot, allowed ...string) {
+	p.finishedMu.Lock()
+	defer p.finishedMu.Unlock()
 	f, ok := p.finished.Get(taskID)
 	if !ok {
 		f = &finishedTask{snap: snap, allowed: map[string]bool{}}
 		p.finished.Put(taskID, f)
 	}
-	f.mu.Lock()
 	for _, k := range allowed {
 		f.allowed[k] = true
 	}
-	f.mu.Unlock()
 }
 
 // finishedFor returns the kept final state of a task the token hash was
 // allowed to see.
 func (p *Pool) finishedFor(taskID int64, key string) (Snapshot, bool) {
+	p.finishedMu.Lock()
+	defer p.finishedMu.Unlock()
 	f, ok := p.finished.Get(taskID)
 	if !ok {
 		return Snapshot{}, false
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	return f.snap, f.allowed[key]
 }
 
@@ -387,11 +389,7 @@ func (p *Pool) run(w *watch) {
 		p.mu.Lock()
 		delete(p.watchers, w.id)
 		if w.latest.Terminal() {
-			allowed := make([]string, 0, len(w.allowed))
-			for k := range w.allowed {
-				allowed = append(allowed, k)
-			}
-			p.rememberFinished(w.id, w.latest, allowed...)
+			p.rememberFinished(w.id, w.latest, slices.Collect(maps.Keys(w.allowed))...)
 		}
 		p.mu.Unlock()
 		close(w.done)
