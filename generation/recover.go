@@ -85,11 +85,11 @@ func (s *Service) watchAgain(ctx context.Context, g store.Generation) {
 	}
 	token, err := s.sealer.Open(g.SealedToken)
 	if err == nil {
-		err = s.watchers.Track(ctx, *g.TaskID, token)
-		if err == nil || !(errors.Is(err, mangrove.ErrNotFound) || errors.Is(err, mangrove.ErrUnauthorized) || errors.Is(err, mangrove.ErrForbidden)) {
-			if err != nil {
-				s.log.Warn("watching a running generation again failed; the next pass retries", "task_id", *g.TaskID, "err", err)
-			}
+		if err = s.watchers.Track(ctx, *g.TaskID, token); err == nil {
+			return
+		}
+		if !refusedForTask(err) {
+			s.log.Warn("watching a running generation again failed; the next pass retries", "task_id", *g.TaskID, "err", err)
 			return
 		}
 	}
@@ -97,6 +97,12 @@ func (s *Service) watchAgain(ctx context.Context, g store.Generation) {
 	if err := s.store.ForgetSealedToken(ctx, g.ID); err != nil {
 		s.log.Error("forgetting a sealed token failed", "generation_id", g.ID, "err", err)
 	}
+}
+
+// refusedForTask reports an answer that will not change on asking again:
+// the task is gone, or the token is revoked or may not see it.
+func refusedForTask(err error) bool {
+	return errors.Is(err, mangrove.ErrNotFound) || errors.Is(err, mangrove.ErrUnauthorized) || errors.Is(err, mangrove.ErrForbidden)
 }
 
 // RecoverUntil runs Recover now and every recoverEvery until ctx ends.
