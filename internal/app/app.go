@@ -95,6 +95,7 @@ func (a *App) build(cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	cfg.MaxConnections = cmp.Or(cfg.MaxConnections, connlimit.DefaultMax()) // tests and the bench leave it zero
 	a.APIURL = cfg.APIURL
 	if a.APIURL == "" {
 		if err := a.startSandbox(cfg); err != nil {
@@ -155,7 +156,7 @@ func (a *App) wireServices(cfg Config) error {
 		ServerToken: serverToken, Logger: a.Logger, Metrics: a.Metrics,
 		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
 		StreamsPerSession: cfg.StreamsPerSession, StreamsPerClient: cfg.StreamsPerClient,
-		MaxStreams: maxStreams(cmp.Or(cfg.MaxConnections, connlimit.DefaultMax())),
+		MaxStreams: maxStreams(cfg.MaxConnections),
 	}
 	if a.Sandbox != nil {
 		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}
@@ -205,7 +206,7 @@ func (a *App) listen(cfg Config) error {
 		a.Listener = ln
 	}
 	a.URL = "http://" + a.Listener.Addr().String()
-	limited := connlimit.New(a.Listener, cmp.Or(cfg.MaxConnections, connlimit.DefaultMax()))
+	limited := connlimit.New(a.Listener, cfg.MaxConnections)
 	a.Listener = limited
 	a.Metrics.RegisterConnections(limited.Stats)
 	a.Server = &http.Server{
