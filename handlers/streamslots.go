@@ -48,7 +48,7 @@ func errTooManyStreams(limit int, whose string) *pageError {
 	return &pageError{Status: http.StatusTooManyRequests, Heading: "Too many progress pages open",
 		Message: fmt.Sprintf("%s already has %d live progress %s open, the most allowed. Close some task pages (tabs), then reload this one.",
 			whose, limit, views.Plural(limit, "stream", "streams")),
-		Action: "Back to the history", ActionURL: "/tasks"}
+		Action: "Back to the history", ActionURL: views.TasksPath()}
 }
 
 // errServerStreamsFull is the dashboard-wide cap reached: streams never go
@@ -56,7 +56,7 @@ func errTooManyStreams(limit int, whose string) *pageError {
 // pages and health checks.
 var errServerStreamsFull = &pageError{Status: http.StatusTooManyRequests, Heading: "Too many progress pages open",
 	Message: "The dashboard is following as many live progress streams as it serves at once. The task page still shows the state when it was loaded: reload it in a minute.",
-	Action:  "Back to the history", ActionURL: "/tasks"}
+	Action:  "Back to the history", ActionURL: views.TasksPath()}
 
 // acquire takes a slot for a stream of session sid ("" when the session has
 // none, as with a server-wide token) from client. It returns the context

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Outcomes of a confirmed generation, the label of GenerationsStarted.
