@@ -216,15 +216,8 @@ type eventStream struct {
 
 func openEvents(t *testing.T, b *testapp.Browser, u string) *eventStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := testapp.OpenEvents(ctx, b.HTTP, u)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
+	resp, cancel := openStream(t, b, u)
 	if resp.StatusCode != http.StatusOK {
-		cancel()
-		resp.Body.Close()
 		t.Fatalf("events: status %d", resp.StatusCode)
 	}
 	s := &eventStream{events: make(chan sseEvent, 1024)}
