@@ -66,7 +66,7 @@ func (f *fakeAPI) Projects(context.Context, string) ([]mangrove.Project, error) 
 	return nil, mangrove.ErrNotFound // the input check says "unknown"
 }
 
-func (f *fakeAPI) DataPoints(context.Context, string, int64, mangrove.ListOptions) (*mangrove.List[mangrove.DataPoint], error) {
+func (f *fakeAPI) ProjectEvents(context.Context, string, int64, mangrove.ListOptions) (*mangrove.List[mangrove.Event], error) {
 	return nil, mangrove.ErrNotFound
 }
 

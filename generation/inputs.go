@@ -3,7 +3,6 @@ package generation
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,149 +30,177 @@ type InputData struct {
 }
 
 const (
-	// inputCheckConcurrency bounds the data point calls one preview makes
-	// at once.
-	inputCheckConcurrency = 4
+	// eventPageSize and maxEventPages bound the events one project's check reads,
+	// newest first: the range and the events before it, up to 600;
+	// eventPagesAtOnce of them at a time.
+	eventPageSize    = 100
+	maxEventPages    = 6
+	eventPagesAtOnce = 2
 	// maxProjectsChecked: a token that sees more projects than this gets
-	// "unknown" rather than a fan-out of calls per input.
+	// "unknown" rather than a read per project.
 	maxProjectsChecked = 5
 	// inputCheckTimeout bounds the whole check: it only adds a hint to the
 	// preview and must not hold it up.
 	inputCheckTimeout = 8 * time.Second
 )
 
-// inputData tells, per required input, whether the range has data points,
-// from GET /projects/{id}/data_points (one call per input and project,
-// page_size=1, reading info.total_items). Where the API cannot say (no such
-// endpoint, an error, filters it ignores) the input is "unknown": this is
-// a hint and never fails the preview.
-func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove.RequiredInput, skipped []int64, start, end time.Time) []InputData {
+// errUnordered: the events did not come newest first, so where the range
+// ends in them cannot be told.
+var errUnordered = errors.New("events not in the requested order")
+
+// inputData tells, per required input, whether the range has data points. It
+// reads each project's events (GET /projects/{id}/events, documented with
+// start_time and embedded data points) newest first, all projects at once,
+// and counts the data points of each input's type in the range itself: no
+// undocumented filter is relied on. Where the API cannot say (no such
+// endpoint, an error, too many events to read) the input is "unknown": this
+// is a hint and never fails the preview.
+func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove.RequiredInput, skipped []int64,
+	projects []mangrove.Project, projectsErr error, start, end time.Time) []InputData {
 	if len(inputs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, inputCheckTimeout)
-	defer cancel()
 	skip := map[int64]bool{}
 	for _, id := range skipped {
 		skip[id] = true
 	}
 	rows := make([]InputData, len(inputs))
+	wanted := map[string]bool{}
 	for i, in := range inputs {
 		rows[i] = InputData{Name: in.Name, Slug: in.Slug, ManualSelect: in.IsManualSelect, State: InputUnknown}
-		if skip[in.ID] {
+		switch {
+		case skip[in.ID]:
 			rows[i].State = InputSkipped
+		case in.Slug != "":
+			wanted[strings.ToLower(in.Slug)] = true
 		}
 	}
-	projects, err := s.api.Projects(ctx, token)
-	if err != nil || len(projects) == 0 || len(projects) > maxProjectsChecked {
-		if err != nil && !errors.Is(err, mangrove.ErrNotFound) {
-			s.log.Warn("listing projects for the input check failed", "err", err)
+	if projectsErr != nil || len(projects) == 0 || len(projects) > maxProjectsChecked || len(wanted) == 0 {
+		if projectsErr != nil && !errors.Is(projectsErr, mangrove.ErrNotFound) {
+			s.log.Warn("listing projects for the input check failed", "err", projectsErr)
 		}
 		return rows
 	}
-
-	c := inputCheck{s: s, ctx: ctx, token: token, projects: projects, start: start, end: end, sem: make(chan struct{}, inputCheckConcurrency)}
+	ctx, cancel := context.WithTimeout(ctx, inputCheckTimeout)
+	defer cancel()
+	tallies := make([]*tally, len(projects))
+	errs := make([]error, len(projects))
 	var wg sync.WaitGroup
-	for i, in := range inputs {
-		if !skip[in.ID] {
-			wg.Go(func() { c.check(in, &rows[i]) })
-		}
+	for i, p := range projects {
+		wg.Go(func() { tallies[i], errs[i] = s.tallyEvents(ctx, token, p.ID, wanted, start, end) })
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if err != nil { // a project not read: no input can be told
+			if !errors.Is(err, mangrove.ErrNotFound) && ctx.Err() == nil {
+				s.log.Warn("reading events for the input check failed", "project_id", projects[i].ID, "err", err)
+			}
+			return rows
+		}
+	}
+	for i := range rows {
+		slug := strings.ToLower(rows[i].Slug)
+		if rows[i].State == InputSkipped || !wanted[slug] {
+			continue
+		}
+		for _, t := range tallies {
+			rows[i].Count += t.inRange[slug]
+			if e := t.earlier[slug]; e.After(rows[i].Earlier) {
+				rows[i].Earlier = e
+			}
+		}
+		switch {
+		case rows[i].Count > 0:
+			rows[i].State, rows[i].Earlier = InputFound, time.Time{}
+		case !rows[i].Earlier.IsZero():
+			// A static input (site data, say) is recorded once, before the
+			// range; Mangrove uses that value, so it is no gap.
+			rows[i].State = InputEarlier
+		default:
+			rows[i].State = InputNone
+		}
+	}
 	return rows
 }
 
-// inputCheck checks inputs over the token's projects, a bounded number of
-// calls at a time.
-type inputCheck struct {
-	s          *Service
-	ctx        context.Context // one preview's check: it ends with inputCheckTimeout
-	token      string
-	projects   []mangrove.Project
-	start, end time.Time
-	sem        chan struct{}
+// tally is what one project's events say: per data point type slug, the data
+// points in the range and when the newest one before it was recorded.
+type tally struct {
+	inRange map[string]int
+	earlier map[string]time.Time
 }
 
-// check fills row: the data points of the input in the range over every
-// project, or when there are none, the newest one recorded before it.
-func (c inputCheck) check(in mangrove.RequiredInput, row *InputData) {
-	total := 0
-	for _, p := range c.projects {
-		c.sem <- struct{}{}
-		n, ok := c.s.countDataPoints(c.ctx, c.token, p.ID, in, c.start, c.end)
-		<-c.sem
-		if !ok {
-			return // stays unknown
+// tallyEvents reads a project's events newest first until it is past the
+// range's start and has found an earlier data point for every wanted type
+// without one in the range, or the list ends; after maxEventPages pages it
+// stops, and fails if it has not read the whole range by then. Pages are
+// read eventPagesAtOnce at a time, so a recent range with its static inputs
+// costs one round of calls.
+func (s *Service) tallyEvents(ctx context.Context, token string, projectID int64, wanted map[string]bool, start, end time.Time) (*tally, error) {
+	t := &tally{inRange: map[string]int{}, earlier: map[string]time.Time{}}
+	var previous *time.Time
+	pastStart := false
+	for first := 1; first <= maxEventPages; first += eventPagesAtOnce {
+		lists, err := s.eventPages(ctx, token, projectID, first, min(first+eventPagesAtOnce-1, maxEventPages))
+		if err != nil {
+			return nil, err
 		}
-		total += n
-	}
-	row.Count = total
-	if total > 0 {
-		row.State = InputFound
-		return
-	}
-	row.State = InputNone
-	// A static input (site data, say) is recorded once, before the range;
-	// Mangrove uses that value, so it is no gap.
-	for _, p := range c.projects {
-		c.sem <- struct{}{}
-		t, ok := c.s.latestDataPointBefore(c.ctx, c.token, p.ID, in, c.end)
-		<-c.sem
-		if ok && t.After(row.Earlier) {
-			row.State, row.Earlier = InputEarlier, t
+		for i, list := range lists {
+			for _, e := range list.Data {
+				if previous != nil && e.StartTime.After(*previous) {
+					return nil, errUnordered
+				}
+				previous = &e.StartTime
+				switch {
+				case e.StartTime.After(end):
+				case !e.StartTime.Before(start):
+					for _, dp := range e.DataPoints {
+						t.inRange[strings.ToLower(dp.Slug)]++
+					}
+				default:
+					pastStart = true
+					for _, dp := range e.DataPoints {
+						if slug := strings.ToLower(dp.Slug); t.earlier[slug].IsZero() {
+							t.earlier[slug] = e.StartTime
+						}
+					}
+				}
+			}
+			if _, more := list.NextPageAfter(first + i); !more || (pastStart && t.complete(wanted)) {
+				return t, nil
+			}
 		}
 	}
+	if !pastStart {
+		return nil, errors.New("the range starts further back than the check reads")
+	}
+	return t, nil
 }
 
-// countDataPoints asks how many data points of the input's type one
-// project has in the range. ok is false when the answer cannot be trusted.
-func (s *Service) countDataPoints(ctx context.Context, token string, projectID int64, in mangrove.RequiredInput, start, end time.Time) (int, bool) {
-	list, err := s.api.DataPoints(ctx, token, projectID, mangrove.ListOptions{
-		Page: 1, PageSize: 1,
-		Filters: []mangrove.Filter{
-			{Field: "data_point_type_id", Op: mangrove.OpEq, Value: strconv.FormatInt(in.ID, 10)},
-			{Field: "start_time", Op: mangrove.OpGeq, Value: start.UTC().Format(time.RFC3339)},
-			{Field: "start_time", Op: mangrove.OpLeq, Value: end.UTC().Format(time.RFC3339)},
-		},
-	})
-	if err != nil {
-		if !errors.Is(err, mangrove.ErrNotFound) && ctx.Err() == nil {
-			s.log.Warn("counting data points failed", "project_id", projectID, "input", in.Slug, "err", err)
-		}
-		return 0, false
+// eventPages reads pages first to last of a project's events, newest first,
+// all at once.
+func (s *Service) eventPages(ctx context.Context, token string, projectID int64, first, last int) ([]*mangrove.List[mangrove.Event], error) {
+	lists := make([]*mangrove.List[mangrove.Event], last-first+1)
+	errs := make([]error, len(lists))
+	var wg sync.WaitGroup
+	for i := range lists {
+		wg.Go(func() {
+			lists[i], errs[i] = s.api.ProjectEvents(ctx, token, projectID, mangrove.ListOptions{
+				Page: first + i, PageSize: eventPageSize, Sort: []string{"-start_time", "-id"},
+			})
+		})
 	}
-	// An API that ignored the filters would answer with other data: check
-	// the sample it returned.
-	for _, dp := range list.Data {
-		if dp.Slug != "" && in.Slug != "" && !strings.EqualFold(dp.Slug, in.Slug) {
-			return 0, false
-		}
-		if dp.StartTime != nil && (dp.StartTime.Before(start) || dp.StartTime.After(end)) {
-			return 0, false
-		}
-	}
-	if list.Info == nil {
-		return len(list.Data), true
-	}
-	return list.Info.TotalItems, true
+	wg.Wait()
+	return lists, errors.Join(errs...)
 }
 
-// latestDataPointBefore finds when the newest data point of the input's
-// type up to end was recorded.
-func (s *Service) latestDataPointBefore(ctx context.Context, token string, projectID int64, in mangrove.RequiredInput, end time.Time) (time.Time, bool) {
-	list, err := s.api.DataPoints(ctx, token, projectID, mangrove.ListOptions{
-		Page: 1, PageSize: 1, Sort: []string{"-start_time"},
-		Filters: []mangrove.Filter{
-			{Field: "data_point_type_id", Op: mangrove.OpEq, Value: strconv.FormatInt(in.ID, 10)},
-			{Field: "start_time", Op: mangrove.OpLeq, Value: end.UTC().Format(time.RFC3339)},
-		},
-	})
-	if err != nil || len(list.Data) == 0 {
-		return time.Time{}, false
+// complete reports whether every wanted type has data in the range or an
+// earlier data point: reading further back would change nothing.
+func (t *tally) complete(wanted map[string]bool) bool {
+	for slug := range wanted {
+		if t.inRange[slug] == 0 && t.earlier[slug].IsZero() {
+			return false
+		}
 	}
-	dp := list.Data[0]
-	if dp.StartTime == nil || dp.StartTime.After(end) || (dp.Slug != "" && in.Slug != "" && !strings.EqualFold(dp.Slug, in.Slug)) {
-		return time.Time{}, false
-	}
-	return *dp.StartTime, true
+	return true
 }

@@ -30,8 +30,8 @@ type Ledger struct {
 }
 
 // LoadLedger reads a ledger and its required inputs at once; the ledger
-// must have a model. The generation pages always ask the API: nothing they
-// show is cached.
+// must have a model. Through the app's read cache, the form view's reads
+// serve the preview that follows it.
 func (s *Service) LoadLedger(ctx context.Context, token, id string) (*Ledger, error) {
 	var (
 		wg     sync.WaitGroup
@@ -40,9 +40,8 @@ func (s *Service) LoadLedger(ctx context.Context, token, id string) (*Ledger, er
 		lerr   error
 		ierr   error
 	)
-	wg.Add(2)
-	go func() { defer wg.Done(); ledger, lerr = s.api.Ledger(ctx, token, id) }()
-	go func() { defer wg.Done(); inputs, ierr = s.api.RequiredInputs(ctx, token, id) }()
+	wg.Go(func() { ledger, lerr = s.api.Ledger(ctx, token, id) })
+	wg.Go(func() { inputs, ierr = s.api.RequiredInputs(ctx, token, id) })
 	wg.Wait()
 	if lerr != nil {
 		return nil, lerr

@@ -69,10 +69,38 @@ func (p *Preview) Refused() bool { return p.FieldErrors.Any() || p.FormError != 
 
 // Preview validates the form, asks Mangrove what the generation would do,
 // checks overlapping batches and input data, and issues the confirmation key.
+//
+// It costs two rounds of API calls. The preview call needs only the range and
+// data point ids, so it starts with the ledger's reads, the project list and
+// the ledger's own batches in the range; then the batches of the other
+// ledgers the preview names and each project's events. If the ledger's
+// inputs refuse the form (a skipped type it does not have), what was started
+// for it is dropped: generate_preview writes nothing.
 func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.GenerationForm) (*Preview, error) {
-	ledger, err := s.LoadLedger(ctx, token, ledgerID)
-	if err != nil {
-		return nil, err
+	syntax, syntaxErrs := f.Validate(nil) // everything but which inputs may be skipped
+	var (
+		wg          sync.WaitGroup
+		ledger      *Ledger
+		lerr        error
+		entries     []mangrove.PreviewEntry
+		perr        error
+		projects    []mangrove.Project
+		projectsErr error
+		own         existing
+	)
+	wg.Go(func() { ledger, lerr = s.LoadLedger(ctx, token, ledgerID) })
+	if !syntaxErrs.Any() {
+		wg.Go(func() {
+			entries, perr = s.api.PreviewGeneration(ctx, token, ledgerID, mangrove.PreviewRequest{
+				StartTime: syntax.Start, EndTime: syntax.End, DataPointIDs: syntax.DataPointIDs,
+			})
+		})
+		wg.Go(func() { projects, projectsErr = s.api.Projects(ctx, token) })
+		wg.Go(func() { own = s.existingIn(ctx, token, ledgerID, syntax.Start, syntax.End) })
+	}
+	wg.Wait()
+	if lerr != nil {
+		return nil, lerr
 	}
 	p := &Preview{Ledger: ledger, Form: f}
 	params, errs := f.Validate(ledger.SkippableInputs())
@@ -80,30 +108,27 @@ func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.G
 		p.FieldErrors = errs
 		return p, nil
 	}
-	p.Params = params
-	p.Entries, err = s.api.PreviewGeneration(ctx, token, ledgerID, mangrove.PreviewRequest{
-		StartTime: params.Start, EndTime: params.End, DataPointIDs: params.DataPointIDs,
-	})
-	if msg, ok := ValidationMessage(err); ok {
+	p.Params, p.Entries = params, entries
+	if msg, ok := ValidationMessage(perr); ok {
 		p.FormError = msg
 		return p, nil
 	}
-	if err != nil {
-		return nil, err
+	if perr != nil {
+		return nil, perr
 	}
 	for _, e := range p.Entries {
 		p.Total += e.Count
 	}
 	// Two hints for the page, independent of each other.
-	var wg sync.WaitGroup
 	wg.Go(func() {
-		p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, params.Start, params.End)
+		p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, ledgerID, own, params.Start, params.End)
 	})
 	wg.Go(func() {
-		p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, params.Start, params.End)
+		p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, projects, projectsErr, params.Start, params.End)
 	})
 	wg.Wait()
 
+	var err error
 	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, params), p.seen())
 	if err != nil {
 		return nil, err
@@ -142,10 +167,22 @@ func (p *Preview) seen() []store.PreviewEntry {
 	return out
 }
 
+// existing is one ledger's batches in a range, or why they are not known.
+type existing struct {
+	batches []mangrove.Batch
+	err     error
+}
+
+func (s *Service) existingIn(ctx context.Context, token, ledgerID string, start, end time.Time) existing {
+	bs, err := s.batchesInRange(ctx, token, ledgerID, start, end)
+	return existing{batches: bs, err: err}
+}
+
 // existingBatches reads, for every ledger of the preview at once, its
-// batches already in the range. It is a hint only: a ledger that cannot be
-// read sets unknown instead of failing the preview.
-func (s *Service) existingBatches(ctx context.Context, token string, entries []mangrove.PreviewEntry, start, end time.Time) (map[string][]mangrove.Batch, bool) {
+// batches already in the range; the previewed ledger's (own) were read
+// beside the preview call. It is a hint only: a ledger that cannot be read
+// sets unknown instead of failing the preview.
+func (s *Service) existingBatches(ctx context.Context, token string, entries []mangrove.PreviewEntry, ledgerID string, own existing, start, end time.Time) (map[string][]mangrove.Batch, bool) {
 	var (
 		mu      sync.Mutex
 		wg      sync.WaitGroup
@@ -154,15 +191,18 @@ func (s *Service) existingBatches(ctx context.Context, token string, entries []m
 	)
 	for _, e := range entries {
 		wg.Go(func() {
-			bs, err := s.batchesInRange(ctx, token, e.ID, start, end)
+			x := own
+			if e.ID != ledgerID {
+				x = s.existingIn(ctx, token, e.ID, start, end)
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				s.log.Warn("reading a ledger's batches in the range failed", "ledger_id", e.ID, "err", err)
+			if x.err != nil {
+				s.log.Warn("reading a ledger's batches in the range failed", "ledger_id", e.ID, "err", x.err)
 				unknown = true
 				return
 			}
-			out[e.ID] = bs
+			out[e.ID] = x.batches
 		})
 	}
 	wg.Wait()

@@ -21,7 +21,8 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 )
 
-// API is what the workflow asks of Mangrove (*mangrove.Client implements it).
+// API is what the workflow asks of Mangrove (*mangrove.Client implements it;
+// the app gives it *apicache.Client, whose reads are kept a few seconds).
 type API interface {
 	Ledger(ctx context.Context, token, ledgerID string) (*mangrove.Ledger, error)
 	RequiredInputs(ctx context.Context, token, ledgerID string) ([]mangrove.RequiredInput, error)
@@ -29,7 +30,7 @@ type API interface {
 	StartGeneration(ctx context.Context, token, ledgerID string, req mangrove.GenerationRequest) (*mangrove.AsyncTask, error)
 	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
 	Projects(ctx context.Context, token string) ([]mangrove.Project, error)
-	DataPoints(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.DataPoint], error)
+	ProjectEvents(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.Event], error)
 }
 
 // Store is the audit log and the confirmation keys (*store.Store implements it).

@@ -37,7 +37,7 @@ func setFaults(t *testing.T, app *testapp.App, spec string) {
 	if err := app.Sandbox.SetFaults(mustFaults(t, spec)); err != nil {
 		t.Fatal(err)
 	}
-	app.Ledgers.ClearCaches() // pages ask the API again
+	app.ClearCaches() // pages ask the API again
 }
 
 // getWith fetches a path with extra request headers.
@@ -167,7 +167,7 @@ func TestGETsRecoverWithinTheRetryBudget(t *testing.T) {
 			before := app.Sandbox.RequestCount("GET /api/v1/ledgers")
 			ok := 0
 			for range views {
-				app.Ledgers.ClearCaches() // each view asks the API
+				app.ClearCaches() // each view asks the API
 				r := b.Get("/ledgers")
 				switch {
 				case r.Status == http.StatusOK:

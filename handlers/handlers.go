@@ -63,6 +63,15 @@ type Deps struct {
 	// them for the whole dashboard, below its connection cap; zero means no
 	// cap of its own.
 	StreamsPerSession, StreamsPerClient, MaxStreams int
+	// Budget tells whether a token's API quota is nearly spent, for the
+	// pages' warning; nil never warns.
+	Budget Budget
+}
+
+// Budget is the API client's view of each token's rate-limit budget
+// (*mangrove.Client implements it).
+type Budget interface {
+	BudgetLow(token string) bool
 }
 
 // Handlers holds what the routes need: the services, the session store,
@@ -77,6 +86,7 @@ type Handlers struct {
 	log        *slog.Logger
 	now        func() time.Time
 	metrics    *metrics.Metrics
+	budget     Budget
 
 	signinLimit *attemptLimiter
 	streamSlots *streamSlots
@@ -111,6 +121,7 @@ func New(d Deps) (*Handlers, error) {
 		log:         d.Logger,
 		now:         d.Now,
 		metrics:     d.Metrics,
+		budget:      d.Budget,
 		signinLimit: newAttemptLimiter(signInAttempts, signInWindow),
 		streamSlots: newStreamSlots(cmp.Or(d.StreamsPerSession, DefaultStreamsPerSession), cmp.Or(d.StreamsPerClient, DefaultStreamsPerClient),
 			cmp.Or(d.MaxStreams, math.MaxInt)),

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -179,6 +180,10 @@ func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
 
 // layout builds what every page shares; the flashes it shows leave the
 // session when the page is rendered.
+// budgetWarning is shown on every page while the token's quota is nearly spent.
+var budgetWarning = fmt.Sprintf("Under %d%% of this minute's Mangrove API requests are left for your token: "+
+	"pages may load slowly, and live progress may pause, until the quota renews within the minute.", mangrove.LowBudgetPercent)
+
 func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
 	token := h.currentToken(c)
 	l := views.Layout{
@@ -192,6 +197,9 @@ func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
 	if token != "" {
 		l.UserLabel = h.userLabel(c)
 		l.ReadOnly = h.generation.ReadOnly(token)
+		if h.budget != nil && h.budget.BudgetLow(token) {
+			l.BudgetWarning = budgetWarning
+		}
 	}
 	l.Flashes = h.popFlashes(c)
 	return l

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
@@ -12,8 +13,9 @@ import (
 
 const (
 	// ChartBatchLimit is how many of the most recent batches the chart
-	// shows: two pages of chartPageSize.
-	ChartBatchLimit = 200
+	// shows: chartPages pages of chartPageSize.
+	ChartBatchLimit = chartPages * chartPageSize
+	chartPages      = 2
 	chartPageSize   = 100
 	// chartTimeout bounds the chart's reads: it is extra and must not hold
 	// the page up.
@@ -37,45 +39,50 @@ type ChartPoint struct {
 	Batches int
 }
 
-// chart returns the chart of a ledger's most recent batches, from the cache
-// or the API. A failure leaves the page without a chart.
-func (s *Service) chart(ctx context.Context, token, ledgerID, unit string) *Chart {
-	key := chartKey{token: mangrove.TokenHash(token), ledgerID: ledgerID}
-	if c, ok := s.charts.Get(key); ok {
-		return c
-	}
-	ctx, cancel := context.WithTimeout(ctx, chartTimeout)
-	defer cancel()
-	batches, err := s.recentBatches(ctx, token, ledgerID)
+// keepChart draws the chart of a ledger's most recent batches and keeps it;
+// a failed read (err) leaves the page without a chart.
+func (s *Service) keepChart(ctx context.Context, token, ledgerID string, recent []mangrove.Batch, err error, unit string) *Chart {
 	if err != nil {
 		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			s.log.Warn("loading the chart's batches failed", "ledger_id", ledgerID, "err", err)
 		}
 		return nil
 	}
-	c := ChartOf(batches, unit)
-	s.charts.Put(key, c)
+	c := ChartOf(recent, unit)
+	s.charts.Put(chartKey{token: mangrove.TokenHash(token), ledgerID: ledgerID}, c)
 	return c
 }
 
 // recentBatches reads the most recent batches by period start, whatever the
-// table's filters and page.
+// table's filters and page: its chartPages pages at once, so the chart costs
+// no round of calls after the table's. A page past the last comes back
+// empty. The reads are bounded by chartTimeout: the chart is extra and must
+// not hold the page up.
 func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) ([]mangrove.Batch, error) {
-	var out []mangrove.Batch
-	for page, more := 1, true; more && len(out) < ChartBatchLimit; {
-		list, err := s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
-			Page: page, PageSize: chartPageSize, Sort: []string{"-start_time"},
+	ctx, cancel := context.WithTimeout(ctx, chartTimeout)
+	defer cancel()
+	pages := make([]*mangrove.List[mangrove.Batch], chartPages)
+	errs := make([]error, chartPages)
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Go(func() {
+			pages[i], errs[i] = s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
+				Page: i + 1, PageSize: chartPageSize, Sort: []string{"-start_time", "-id"},
+			})
 		})
-		if err != nil {
-			return nil, err
+	}
+	wg.Wait()
+	var out []mangrove.Batch
+	for i, l := range pages {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		out = append(out, list.Data...)
-		page, more = list.NextPageAfter(page)
+		out = append(out, l.Data...)
+		if _, more := l.NextPageAfter(i + 1); !more {
+			break
+		}
 	}
-	if len(out) > ChartBatchLimit {
-		out = out[:ChartBatchLimit]
-	}
-	return out, nil
+	return out[:min(len(out), ChartBatchLimit)], nil
 }
 
 // ChartOf turns batches into the chart; it is nil when nothing can be drawn.

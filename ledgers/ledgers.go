@@ -1,13 +1,13 @@
 // Package ledgers reads what the browsing pages show: the ledgers, one
 // ledger's page (ledger, required inputs, a page of batches, the output
-// chart) and every batch for an export. Ledger metadata and charts are kept
-// for a few seconds per token, so moving between pages costs the API little.
+// chart) and every batch for an export. The API it is given keeps reads for
+// a few seconds per token (internal/apicache); the charts drawn from them
+// are kept here, so moving between pages costs the API little.
 package ledgers
 
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,14 +25,8 @@ type API interface {
 	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
 }
 
-// Cache lifetimes and bounds.
+// Chart cache lifetime and bound.
 const (
-	// PageCacheTTL is how long ledger metadata (the list, a ledger, its
-	// required inputs) is reused for the same token. Batch lists are not
-	// kept (they change while a generation runs); a confirmed generation
-	// forgets the token's entries.
-	PageCacheTTL = 10 * time.Second
-	pageCacheMax = 4096
 	// ChartCacheTTL is how long a ledger's chart is reused for the same
 	// token, so paging and filtering the table does not read its batches
 	// again. Any generation that starts or finishes clears it.
@@ -44,22 +38,13 @@ const (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
-	// PageCacheTTL overrides PageCacheTTL; negative disables the cache.
-	PageCacheTTL time.Duration
 }
 
 // Service reads the browsing pages' data.
 type Service struct {
 	api    API
 	log    *slog.Logger
-	pages  *ttlcache.Cache[pageKey, any]
 	charts *ttlcache.Cache[chartKey, *Chart]
-}
-
-type pageKey struct {
-	token string // mangrove.TokenHash, never the token
-	kind  string // "ledgers", "ledger", "inputs"
-	id    string
 }
 
 type chartKey struct{ token, ledgerID string }
@@ -69,44 +54,16 @@ func New(api API, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ttl := o.PageCacheTTL
-	if ttl == 0 {
-		ttl = PageCacheTTL
-	}
 	return &Service{
 		api:    api,
 		log:    o.Logger,
-		pages:  ttlcache.New[pageKey, any](ttl, pageCacheMax, o.Now),
 		charts: ttlcache.New[chartKey, *Chart](ChartCacheTTL, chartCacheMax, o.Now),
 	}
 }
 
-// cached returns the fresh cached answer of kind/id for token, or fetches
-// and keeps it. Errors are never cached.
-func cached[T any](s *Service, token, kind, id string, fetch func() (T, error)) (T, error) {
-	v, err := s.pages.GetOrFetch(pageKey{token: mangrove.TokenHash(token), kind: kind, id: id}, func() (any, error) { return fetch() })
-	t, _ := v.(T)
-	return t, err
-}
-
-// Ledgers lists every ledger the token can see; the slice is the caller's.
+// Ledgers lists every ledger the token can see.
 func (s *Service) Ledgers(ctx context.Context, token string) ([]mangrove.Ledger, error) {
-	v, err := cached(s, token, "ledgers", "", func() ([]mangrove.Ledger, error) { return s.api.AllLedgers(ctx, token) })
-	return slices.Clone(v), err
-}
-
-func (s *Service) ledger(ctx context.Context, token, id string) (*mangrove.Ledger, error) {
-	v, err := cached(s, token, "ledger", id, func() (*mangrove.Ledger, error) { return s.api.Ledger(ctx, token, id) })
-	if err != nil || v == nil {
-		return v, err
-	}
-	l := *v
-	return &l, nil
-}
-
-func (s *Service) inputs(ctx context.Context, token, id string) ([]mangrove.RequiredInput, error) {
-	v, err := cached(s, token, "inputs", id, func() ([]mangrove.RequiredInput, error) { return s.api.RequiredInputs(ctx, token, id) })
-	return slices.Clone(v), err
+	return s.api.AllLedgers(ctx, token)
 }
 
 // Page is what a ledger's page shows.
@@ -121,19 +78,24 @@ type Page struct {
 	Chart *Chart
 }
 
-// LedgerPage reads a ledger, its required inputs and one page of its
-// batches at once, then its chart.
+// LedgerPage reads a ledger, its required inputs, one page of its batches
+// and its chart all at once: one round of API calls.
 func (s *Service) LedgerPage(ctx context.Context, token, id string, q forms.BatchListQuery) (*Page, error) {
 	var (
 		wg         sync.WaitGroup
 		ledger     *mangrove.Ledger
 		p          Page
+		recent     []mangrove.Batch
 		lerr, berr error
+		cerr       error
 	)
-	wg.Add(3)
-	go func() { defer wg.Done(); ledger, lerr = s.ledger(ctx, token, id) }()
-	go func() { defer wg.Done(); p.Inputs, p.InputsErr = s.inputs(ctx, token, id) }()
-	go func() { defer wg.Done(); p.Batches, berr = s.api.LedgerBatches(ctx, token, id, ListOptions(q)) }()
+	chart, cached := s.charts.Get(chartKey{token: mangrove.TokenHash(token), ledgerID: id})
+	wg.Go(func() { ledger, lerr = s.api.Ledger(ctx, token, id) })
+	wg.Go(func() { p.Inputs, p.InputsErr = s.api.RequiredInputs(ctx, token, id) })
+	wg.Go(func() { p.Batches, berr = s.api.LedgerBatches(ctx, token, id, ListOptions(q)) })
+	if !cached {
+		wg.Go(func() { recent, cerr = s.recentBatches(ctx, token, id) })
+	}
 	wg.Wait()
 	if lerr != nil {
 		return nil, lerr
@@ -142,9 +104,10 @@ func (s *Service) LedgerPage(ctx context.Context, token, id string, q forms.Batc
 		return nil, berr
 	}
 	p.Ledger = *ledger
-	// After the page's own calls, not beside them: the chart is extra and
-	// must not slow or starve the table.
-	p.Chart = s.chart(ctx, token, id, mangrove.Deref(ledger.Unit))
+	p.Chart = chart
+	if !cached {
+		p.Chart = s.keepChart(ctx, token, id, recent, cerr, mangrove.Deref(ledger.Unit))
+	}
 	return &p, nil
 }
 
@@ -163,22 +126,13 @@ func ListOptions(q forms.BatchListQuery) mangrove.ListOptions {
 	return opts
 }
 
-// BatchesChanged drops what a generation may have made stale: every chart,
-// and the token's ledger metadata (token "" keeps the metadata).
-func (s *Service) BatchesChanged(token string) {
-	s.charts.Clear()
-	if token != "" {
-		th := mangrove.TokenHash(token)
-		s.pages.DeleteFunc(func(k pageKey) bool { return k.token == th })
-	}
-}
+// BatchesChanged drops every chart: a generation may have changed them.
+// The token is the generation's (unused: charts of every token go).
+func (s *Service) BatchesChanged(string) { s.charts.Clear() }
 
-// ClearCaches forgets every cached read, so the next page view asks the
-// API again; for load tests and benchmarks that measure the uncached path.
-func (s *Service) ClearCaches() {
-	s.pages.Clear()
-	s.charts.Clear()
-}
+// ClearCaches forgets every chart, so the next page view draws it again;
+// for load tests and benchmarks that measure the uncached path.
+func (s *Service) ClearCaches() { s.charts.Clear() }
 
 // CheckToken makes the cheapest call that needs a token, to tell whether
 // Mangrove accepts it (sign-in) or answers at all (readiness).

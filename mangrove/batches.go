@@ -7,9 +7,12 @@ import (
 	"time"
 )
 
-// Batch is a Mangrove batch. The list endpoints return the list form; GET /batches/{id}
-// adds InputData, ReportAllocations and DownstreamBatchAllocations; the compact form of
-// update_inputs adds ErrorMessage and HasRuleAlerts. Fields a form lacks stay zero or nil.
+// Batch is a batch as the list endpoints return it, decoded lean: what tables, charts
+// and checks read. The model run (its calculations and output data points), input data
+// and allocations are skipped, not decoded: on a page of batches they are most of the
+// bytes and most of the decoding time, and no list shows them. GET /batches/{id} decodes
+// them into BatchDetail. The compact form of update_inputs adds ErrorMessage and
+// HasRuleAlerts. Fields a form lacks stay zero or nil.
 type Batch struct {
 	ID            string            `json:"id"`
 	TrackingID    *string           `json:"tracking_id"`
@@ -20,11 +23,28 @@ type Batch struct {
 	UpdatedAt     time.Time         `json:"updated_at"`
 	PrimaryOutput *PrimaryOutput    `json:"primary_output"`
 	LedgerBalance *float64          `json:"ledger_balance"` // unallocated amount
-	Allocations   []json.RawMessage `json:"allocations"`    // item shape undocumented
-	ModelRun      *ModelRun         `json:"model_run"`
-	Feedstocks    []json.RawMessage `json:"feedstocks"` // item shape undocumented
+	Feedstocks    []json.RawMessage `json:"feedstocks"`     // item shape undocumented
 	ErrorMessage  *string           `json:"error_message"`
 	HasRuleAlerts *bool             `json:"has_rule_alerts"`
+	// ModelRun is the model run's outcome only; BatchDetail.ModelRun is the whole run.
+	ModelRun *ModelRunOutcome `json:"model_run"`
+}
+
+// ModelRunOutcome is what a list shows of a batch's model run: its state and error.
+type ModelRunOutcome struct {
+	ID           int64   `json:"id"`
+	State        string  `json:"state"`
+	ErrorMessage *string `json:"error_message"`
+}
+
+// BatchDetail is the whole batch of GET /batches/{id}: the list form's fields with the
+// model run, input data and allocations.
+type BatchDetail struct {
+	Batch
+	Allocations []json.RawMessage `json:"allocations"` // item shape undocumented
+	// ModelRun shadows Batch.ModelRun (encoding/json decodes the shallower field), so a
+	// detail carries the whole run and its Batch.ModelRun stays nil.
+	ModelRun *ModelRun `json:"model_run"`
 
 	InputData                  []InputDatum      `json:"input_data"`
 	ReportAllocations          []json.RawMessage `json:"report_allocations"`
@@ -115,11 +135,11 @@ func (c *Client) Batches(ctx context.Context, token string, opts ListOptions) (*
 	return getList[Batch](ctx, c, token, call{method: http.MethodGet, path: "/batches", query: q})
 }
 
-// Batch returns GET /batches/{batchID}, with its input data and allocations.
-func (c *Client) Batch(ctx context.Context, token, batchID string) (*Batch, error) {
+// Batch returns GET /batches/{batchID}, with its model run, input data and allocations.
+func (c *Client) Batch(ctx context.Context, token, batchID string) (*BatchDetail, error) {
 	id, err := pathSegment("batch", batchID)
 	if err != nil {
 		return nil, err
 	}
-	return getObject[Batch](ctx, c, token, call{method: http.MethodGet, path: "/batches/" + id})
+	return getObject[BatchDetail](ctx, c, token, call{method: http.MethodGet, path: "/batches/" + id})
 }

@@ -231,8 +231,12 @@ func walkObjects(t reflect.Type, v any, path string, visit func(obj map[string]a
 			return
 		}
 		fields := map[string]reflect.Type{}
-		for i := range t.NumField() {
-			f := t.Field(i)
+		// VisibleFields includes the fields promoted from embedded structs (BatchDetail
+		// embeds Batch) and leaves out the ones a shallower field shadows.
+		for _, f := range reflect.VisibleFields(t) {
+			if f.Anonymous {
+				continue
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "" {
 				name = f.Name

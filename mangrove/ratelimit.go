@@ -7,14 +7,22 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 const (
-	// maxBurst keeps the client-side limiter's burst modest: a dashboard page needs a
-	// few calls at once, not a minute's quota.
-	maxBurst = 10
+	// maxBurst is the client-side bucket's size: a page's wave of calls (a cold preview
+	// makes up to six at once) three times over, so a page view on a token that was
+	// idle never waits in the limiter, while the burst stays a small share of the
+	// minute's quota.
+	maxBurst = 20
+	// interactiveReserve is how much of the bucket background requests (task polls)
+	// leave to page views and the user's own actions: a background request waits until
+	// the bucket holds more than this, so polls never make a page wait.
+	interactiveReserve = maxBurst / 2
+	// LowBudgetPercent: a token whose RateLimit-Remaining falls under this share of
+	// its RateLimit-Limit is running out of budget (BudgetLow).
+	LowBudgetPercent = 10
+	lowBudgetShare   = LowBudgetPercent / 100.0
 
 	// maxWindowWait bounds the wait for RateLimit-Reset. The API's window is 60 seconds;
 	// a later reset means clock skew or a bogus header, not a reason to stall longer.
@@ -44,8 +52,8 @@ type limiterSet struct {
 }
 
 type tokenLimiter struct {
-	limiter  *rate.Limiter // nil when client-side limiting is off
-	lastUsed time.Time     // guarded by limiterSet.mu
+	bucket   *bucket   // nil when client-side limiting is off
+	lastUsed time.Time // guarded by limiterSet.mu
 
 	mu        sync.Mutex
 	seen      bool
@@ -75,8 +83,7 @@ func (s *limiterSet) get(token string) *tokenLimiter {
 		}
 		t = &tokenLimiter{}
 		if s.perMinute > 0 {
-			burst := min(max(s.perMinute/60, 1), maxBurst)
-			t.limiter = rate.NewLimiter(rate.Limit(float64(s.perMinute)/60), burst)
+			t.bucket = newBucket(float64(s.perMinute)/60, min(max(s.perMinute/60, 1), maxBurst), now)
 		}
 		s.tokens[k] = t
 	}
@@ -93,21 +100,19 @@ func (s *limiterSet) lookup(token string) (*tokenLimiter, bool) {
 }
 
 // wait blocks until a request for this token may be sent: first until the server's
-// window resets if the last answer said none were left, then for the client-side limiter.
+// window resets if the last answer said none were left, then for the client-side
+// bucket, by the request's priority (see WithPriority).
 func (t *tokenLimiter) wait(ctx context.Context) error {
 	if err := sleepCtx(ctx, t.windowWait(time.Now())); err != nil {
 		return err
 	}
-	if t.limiter == nil {
+	if t.bucket == nil {
 		return nil
 	}
-	r := t.limiter.Reserve()
-	if err := sleepCtx(ctx, r.Delay()); err != nil {
-		// Give the slot back: the request it was reserved for is not being sent.
-		r.Cancel()
-		return err
+	if PriorityOf(ctx) == Background {
+		return t.bucket.waitBackground(ctx)
 	}
-	return nil
+	return t.bucket.waitInteractive(ctx)
 }
 
 // windowWait is how long to hold requests because RateLimit-Remaining was 0.
@@ -143,6 +148,15 @@ func (t *tokenLimiter) observe(h http.Header, now time.Time) {
 	}
 }
 
+// budgetLow reports whether the last answer's RateLimit-Remaining was under
+// lowBudgetShare of its RateLimit-Limit, in a window that has not reset yet.
+func (t *tokenLimiter) budgetLow(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen && t.limit > 0 && float64(t.remaining) < lowBudgetShare*float64(t.limit) &&
+		(t.reset.IsZero() || now.Before(t.reset))
+}
+
 func (t *tokenLimiter) status() (limit, remaining int, reset time.Time, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -176,4 +190,30 @@ func (c *Client) RateLimitStatus(token string) (limit, remaining int, reset time
 		return 0, 0, time.Time{}, false
 	}
 	return t.status()
+}
+
+// BudgetLow reports whether token has used more than nine tenths of the API's quota in
+// the current window, by the RateLimit headers of its last answer: pages say so, since
+// further calls may soon be refused until the window resets.
+func (c *Client) BudgetLow(token string) bool {
+	t, found := c.limits.lookup(token)
+	return found && t.budgetLow(time.Now())
+}
+
+// TokensLowOnBudget counts the tokens BudgetLow reports, for the metrics.
+func (c *Client) TokensLowOnBudget() int {
+	now := time.Now()
+	c.limits.mu.Lock()
+	all := make([]*tokenLimiter, 0, len(c.limits.tokens))
+	for _, t := range c.limits.tokens {
+		all = append(all, t)
+	}
+	c.limits.mu.Unlock()
+	n := 0
+	for _, t := range all {
+		if t.budgetLow(now) {
+			n++
+		}
+	}
+	return n
 }

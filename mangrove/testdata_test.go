@@ -40,7 +40,8 @@ func docLedger() Ledger {
 	}
 }
 
-// docBatch is the list form of a batch (GET /batches, GET /batches/{id}).
+// docBatch is the documented batch (GET /batches, GET /batches/{id}) as a list decodes
+// it: lean, the model run's outcome only.
 func docBatch() Batch {
 	return Batch{
 		ID:            "bat_abc123def456",
@@ -52,7 +53,20 @@ func docBatch() Batch {
 		UpdatedAt:     ts("2025-01-15T10:00:00Z"),
 		PrimaryOutput: &PrimaryOutput{ID: 1, Name: "Net Carbon Removal", Unit: "t", DataPointTypeID: 5, Value: 100.5},
 		LedgerBalance: ptr(50.25),
-		Allocations:   []json.RawMessage{},
+		ModelRun:      &ModelRunOutcome{ID: 1, State: "complete"},
+		Feedstocks:    []json.RawMessage{},
+		ErrorMessage:  nil, // absent from the list form
+		HasRuleAlerts: nil, // absent from the list form
+	}
+}
+
+// docBatchDetail is the same batch as GET /batches/{id} decodes it: whole.
+func docBatchDetail() BatchDetail {
+	b := docBatch()
+	b.ModelRun = nil // shadowed by BatchDetail.ModelRun
+	return BatchDetail{
+		Batch:       b,
+		Allocations: []json.RawMessage{},
 		ModelRun: &ModelRun{
 			ID:               1,
 			StartTime:        ts("2025-01-01T00:00:00Z"),
@@ -64,9 +78,6 @@ func docBatch() Batch {
 			Calculations:     []Calculation{},
 			OutputDataPoints: []DataPoint{},
 		},
-		Feedstocks:    []json.RawMessage{},
-		ErrorMessage:  nil, // absent from the list form
-		HasRuleAlerts: nil, // absent from the list form
 	}
 }
 
@@ -79,7 +90,7 @@ func fixtureCases() []fixtureCase {
 	updated.Name = "Updated Ledger Name"
 	updated.UpdatedAt = ts("2025-01-15T12:00:00Z")
 
-	fullBatch := docBatch()
+	fullBatch := docBatchDetail()
 	fullBatch.InputData = []InputDatum{{
 		DataPoint: DataPoint{
 			ID:            "in_abc123",
@@ -197,7 +208,8 @@ func fixtureCases() []fixtureCase {
 		},
 		{
 			name: "BatchesList", file: "batches_list.json", status: 200, method: get, path: "/batches",
-			typ:  reflect.TypeFor[List[Batch]](),
+			// Every documented key maps to a field of the whole batch; the list decodes lean.
+			typ:  reflect.TypeFor[List[BatchDetail]](),
 			call: func(ctx context.Context, c *Client) (any, error) { return c.Batches(ctx, testToken, ListOptions{}) },
 			want: &List[Batch]{Data: []Batch{docBatch()}, Info: &Info{
 				Items: 1, PageSize: 10, TotalItems: 1, CurrentPage: 1, NextPage: nil, PreviousPage: nil, TotalPages: 1,
@@ -206,7 +218,7 @@ func fixtureCases() []fixtureCase {
 		},
 		{
 			name: "LedgerBatchesList", file: "batches_list.json", status: 200, method: get, path: "/ledgers/lgr_abc123def456/batches",
-			typ: reflect.TypeFor[List[Batch]](),
+			typ: reflect.TypeFor[List[BatchDetail]](),
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.LedgerBatches(ctx, testToken, "lgr_abc123def456", ListOptions{})
 			},
@@ -217,15 +229,15 @@ func fixtureCases() []fixtureCase {
 		},
 		{
 			name: "Batch", file: "batch.json", status: 200, method: get, path: "/batches/bat_abc123def456",
-			typ:  reflect.TypeFor[Batch](),
+			typ:  reflect.TypeFor[BatchDetail](),
 			call: func(ctx context.Context, c *Client) (any, error) { return c.Batch(ctx, testToken, "bat_abc123def456") },
 			want: &fullBatch,
 		},
 		{
 			name: "BatchCompactForm", file: "batch_update_inputs.json", status: 200, method: get, path: "/batches/bat_abc123def456",
-			typ:  reflect.TypeFor[Batch](),
+			typ:  reflect.TypeFor[BatchDetail](),
 			call: func(ctx context.Context, c *Client) (any, error) { return c.Batch(ctx, testToken, "bat_abc123def456") },
-			want: &Batch{
+			want: &BatchDetail{Batch: Batch{
 				ID:            "bat_abc123def456",
 				TrackingID:    ptr("MG-2025-001"),
 				StartTime:     ts("2025-01-01T00:00:00Z"),
@@ -237,9 +249,8 @@ func fixtureCases() []fixtureCase {
 				CreatedAt:     ts("2025-01-15T10:00:00Z"),
 				UpdatedAt:     ts("2025-04-02T11:30:00Z"),
 				// Absent from the compact form.
-				LedgerBalance: nil, Allocations: nil, ModelRun: nil, Feedstocks: nil,
-				InputData: nil, ReportAllocations: nil, DownstreamBatchAllocations: nil,
-			},
+				LedgerBalance: nil, Feedstocks: nil,
+			}, Allocations: nil, ModelRun: nil, InputData: nil, ReportAllocations: nil, DownstreamBatchAllocations: nil},
 		},
 		{
 			name: "DataPoint", file: "data_point.json", status: 200, method: get, path: "/projects/123/data_points",

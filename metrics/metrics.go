@@ -105,6 +105,18 @@ func (m *Metrics) RegisterGauges(streams, watchers func() int) {
 	)
 }
 
+// RegisterBudget adds the gauge of API tokens running out of their quota,
+// read at scrape time from lowTokens.
+func (m *Metrics) RegisterBudget(lowTokens func() int) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dashboard_upstream_tokens_low_budget",
+		Help: "API tokens whose last answer left them under a tenth of the current rate-limit window (RateLimit-Remaining / RateLimit-Limit).",
+	}, func() float64 { return float64(lowTokens()) }))
+}
+
 // RegisterConnections adds the connection cap's figures, read at scrape
 // time from stats: connections open, and those refused or closed to make
 // room since start.

@@ -19,6 +19,9 @@ type Layout struct {
 	// ReadOnly says the user's token cannot generate: the header says so
 	// and generation is not offered.
 	ReadOnly bool
+	// BudgetWarning, when set, says the token's API quota for the current
+	// minute is nearly spent.
+	BudgetWarning string
 	// The fields below are set by the pages themselves (assets.go), never
 	// by handlers.
 

@@ -420,7 +420,8 @@ func (p *Pool) run(w *watch) {
 			return
 		}
 
-		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		// A poll is background work: it leaves the token's reserve to page views.
+		ctx, cancel := context.WithTimeout(mangrove.WithPriority(p.ctx, mangrove.Background), 30*time.Second)
 		task, err := p.getter.AsyncTask(ctx, token, w.id)
 		cancel()
 		if p.ctx.Err() != nil {

@@ -269,7 +269,7 @@ func pageModes(rig *pagesRig) []*pageMode {
 	ledgerPath := fmt.Sprintf("/ledgers/%s?page_size=%d", ncrLedger, ledgerPageSize)
 	// A first view through the dashboard: its page caches cleared before the request.
 	cold := func(f func(context.Context) error) func(context.Context) error {
-		return func(ctx context.Context) error { rig.d.Ledgers.ClearCaches(); return f(ctx) }
+		return func(ctx context.Context) error { rig.d.ClearCaches(); return f(ctx) }
 	}
 	return []*pageMode{
 		{name: "ledger page, first view: API calls directly", kind: "direct", page: "ledger", cold: true, run: direct.ledgerCold},
@@ -388,7 +388,7 @@ and with the same concurrency: for a first view of the ledger page, the ledger, 
 inputs and the batch page at once, then the chart's two pages of 100; for a repeated view, the
 batch page alone (the dashboard keeps the rest for a short while: ledger metadata 10 s per token hash,
 the chart 30 s, both forgotten when a generation is confirmed). A first view through the dashboard
-is forced by clearing those caches before the request (ledgers.Service.ClearCaches).
+is forced by clearing those caches before the request (app.App.ClearCaches).
 
 Each row's pair is measured %d times, one request at a time, all rows interleaved round by round,
 so each dashboard request runs right after its direct twin: the overhead is the median of those

@@ -24,7 +24,9 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/generation"
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
+	"github.com/carbon-dash/mangrove-dashboard/internal/apicache"
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
+	"github.com/carbon-dash/mangrove-dashboard/internal/memrelease"
 	"github.com/carbon-dash/mangrove-dashboard/ledgers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
@@ -61,6 +63,7 @@ type App struct {
 	Echo       *echo.Echo
 	Store      *store.Store
 	Client     *mangrove.Client
+	Reads      *apicache.Client // the client's reads the pages share, kept a few seconds per token
 	Metrics    *metrics.Metrics
 	Watchers   *watcher.Pool
 	Streams    *taskstream.Streams
@@ -123,14 +126,15 @@ func (a *App) build(cfg Config) error {
 func (a *App) wireServices(cfg Config) error {
 	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, Logger: a.Logger})
 	a.closers = append(a.closers, a.Watchers.Close)
-	a.Ledgers = ledgers.New(a.Client, ledgers.Options{Logger: a.Logger})
+	a.Reads = apicache.New(a.Client, apicache.Options{})
+	a.Ledgers = ledgers.New(a.Reads, ledgers.Options{Logger: a.Logger})
 	hashKey, blockKey, err := sessionKeys(cfg)
 	if err != nil {
 		return err
 	}
 	a.Generation = generation.New(generation.Options{
-		API: a.Client, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
-		Changed: a.Ledgers.BatchesChanged, ReadOnly: cfg.ReadOnly,
+		API: a.Reads, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
+		Changed: a.batchesChanged, ReadOnly: cfg.ReadOnly,
 		Sealer: newTokenSealer(hashKey, blockKey), StartTimeout: cfg.StartTimeout,
 	})
 	a.Streams = taskstream.New(taskstream.Options{
@@ -143,6 +147,10 @@ func (a *App) wireServices(cfg Config) error {
 	a.Watchers.Subscribe(a.Generation)
 	a.Watchers.Subscribe(a.Streams)
 	a.Metrics.RegisterGauges(a.Streams.Subscribers, a.Watchers.Active)
+	// When many streams close, their memory goes back to the OS within
+	// seconds, not at the runtime's next GC minutes later (issue 13).
+	a.closers = append(a.closers, memrelease.Start(a.Streams.Subscribers, memrelease.Options{Logger: a.Logger}).Close)
+	a.Metrics.RegisterBudget(a.Client.TokensLowOnBudget)
 	a.recoverGenerations()
 
 	cookies := sessions.NewCookieStore(hashKey, blockKey)
@@ -156,7 +164,7 @@ func (a *App) wireServices(cfg Config) error {
 		ServerToken: serverToken, Logger: a.Logger, Metrics: a.Metrics,
 		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
 		StreamsPerSession: cfg.StreamsPerSession, StreamsPerClient: cfg.StreamsPerClient,
-		MaxStreams: maxStreams(cfg.MaxConnections),
+		MaxStreams: maxStreams(cfg.MaxConnections), Budget: a.Client,
 	}
 	if a.Sandbox != nil {
 		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}
@@ -180,6 +188,19 @@ const connectionsKeptFromStreams = 32
 // maxStreams is the dashboard-wide stream cap for a connection cap.
 func maxStreams(maxConnections int) int {
 	return max(maxConnections-connectionsKeptFromStreams, maxConnections/2, 1)
+}
+
+// batchesChanged forgets the reads and charts a generation may have made stale.
+func (a *App) batchesChanged(token string) {
+	a.Reads.BatchesChanged(token)
+	a.Ledgers.BatchesChanged(token)
+}
+
+// ClearCaches forgets every cached read and chart, so the next page view asks
+// the API again; for load tests and benchmarks that measure the uncached path.
+func (a *App) ClearCaches() {
+	a.Reads.Clear()
+	a.Ledgers.ClearCaches()
 }
 
 // recoverGenerations settles what a stopped process left in the audit log

@@ -167,6 +167,8 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/projects", s.listProjects)
 	s.route("GET /api/v1/projects/{project_id}", s.showProject)
 	s.route("GET /api/v1/projects/{project_id}/data_points", s.listDataPoints)
+	s.route("GET /api/v1/projects/{project_id}/events", s.listEvents)
+	s.route("GET /api/v1/projects/{project_id}/events/{event_id}", s.showEvent)
 
 	s.route("GET /api/v1/ledgers", s.listLedgers)
 	s.route("GET /api/v1/ledgers/{ledger_id}", s.showLedger)

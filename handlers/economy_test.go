@@ -1,0 +1,78 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+)
+
+// apiCounter counts every request the sandbox receives.
+type apiCounter struct{ n atomic.Int64 }
+
+func (c *apiCounter) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.n.Add(1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Issue 13's call budgets: a preview after the form view costs at most six API
+// calls, the same preview again at most two; a ledger page at most its one round.
+const (
+	maxColdPreviewCalls = 6
+	maxWarmPreviewCalls = 2
+)
+
+// TestPreviewCallCounts counts the API calls of the path staff take: the form,
+// then the preview (cold: only the form's reads are cached), then the same
+// preview again (warm). The preview must still show every check: the counts,
+// the existing batches and each input's data.
+func TestPreviewCallCounts(t *testing.T) {
+	t.Parallel()
+	var calls apiCounter
+	app := testapp.Start(t, testapp.Options{WrapSandbox: calls.wrap})
+	b := app.SignedIn(t)
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
+	q1 := url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}.Encode()
+
+	before := calls.n.Load()
+	if r := b.Get("/ledgers/" + ncr + "/generate"); r.Status != http.StatusOK {
+		t.Fatalf("form: %d", r.Status)
+	}
+	form := calls.n.Load() - before
+
+	before = calls.n.Load()
+	r := b.Get("/ledgers/" + ncr + "/preview?" + q1)
+	cold := calls.n.Load() - before
+	if r.Status != http.StatusOK {
+		t.Fatalf("preview: %d %.300s", r.Status, r.Body)
+	}
+	d := doc(t, r.Body)
+	if d.Find(`#input-data tr[data-state="found"]`).Length() == 0 {
+		t.Error("the preview shows no input with data: the demo quarter has data")
+	}
+	if d.Find(`#input-data tr[data-state="unknown"]`).Length() != 0 {
+		t.Error("the preview could not tell some inputs' data")
+	}
+	if !strings.Contains(r.Body, "Biochar Produced") {
+		t.Error("the preview does not name the concurrent ledger")
+	}
+
+	before = calls.n.Load()
+	if r := b.Get("/ledgers/" + ncr + "/preview?" + q1); r.Status != http.StatusOK {
+		t.Fatalf("preview again: %d", r.Status)
+	}
+	warm := calls.n.Load() - before
+
+	t.Logf("API calls: form %d, cold preview %d, warm preview %d", form, cold, warm)
+	if cold > maxColdPreviewCalls {
+		t.Errorf("a preview after the form made %d API calls, want at most %d", cold, maxColdPreviewCalls)
+	}
+	if warm > maxWarmPreviewCalls {
+		t.Errorf("the same preview again made %d API calls, want at most %d", warm, maxWarmPreviewCalls)
+	}
+}
