@@ -3,9 +3,11 @@ package handlers_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 )
@@ -75,4 +77,64 @@ func TestPreviewCallCounts(t *testing.T) {
 	if warm > maxWarmPreviewCalls {
 		t.Errorf("the same preview again made %d API calls, want at most %d", warm, maxWarmPreviewCalls)
 	}
+}
+
+// lowBudget makes every API answer say the token has used all but 5 of its
+// 1,000 requests in the window.
+func lowBudget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(budgetHeaders{ResponseWriter: w}, r)
+	})
+}
+
+type budgetHeaders struct{ http.ResponseWriter }
+
+func (b budgetHeaders) WriteHeader(status int) {
+	h := b.Header()
+	h.Set("RateLimit-Limit", "1000")
+	h.Set("RateLimit-Remaining", "5")
+	h.Set("RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
+	b.ResponseWriter.WriteHeader(status)
+}
+
+func (b budgetHeaders) Write(p []byte) (int, error) {
+	if b.Header().Get("RateLimit-Remaining") == "" {
+		b.WriteHeader(http.StatusOK)
+	}
+	return b.ResponseWriter.Write(p)
+}
+
+// TestLowBudgetWarns: when Mangrove says a token has under a tenth of its
+// window left, pages say so (and the metric counts the token); with plenty
+// left they do not.
+func TestLowBudgetWarns(t *testing.T) {
+	t.Parallel()
+	app := testapp.Start(t, testapp.Options{WrapSandbox: lowBudget})
+	b := app.SignedIn(t)
+	b.Get("/ledgers") // an API answer with the low budget
+	r := b.Get("/ledgers")
+	warning := strings.TrimSpace(doc(t, r.Body).Find("#budget-warning").Text())
+	if !strings.Contains(warning, "Under 10% of this minute's Mangrove API requests are left") {
+		t.Errorf("no budget warning on a page: %q", warning)
+	}
+	if m := b.Get("/metrics").Body; !strings.Contains(m, "dashboard_upstream_tokens_low_budget 1") {
+		t.Errorf("metric not 1:\n%s", grepLines(m, "low_budget"))
+	}
+
+	plenty := testapp.Start(t, testapp.Options{})
+	pb := plenty.SignedIn(t)
+	pb.Get("/ledgers")
+	if r := pb.Get("/ledgers"); doc(t, r.Body).Find("#budget-warning").Length() != 0 {
+		t.Error("budget warning with plenty of budget left")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
