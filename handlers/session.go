@@ -178,11 +178,12 @@ func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
 	return out
 }
 
-// layout builds what every page shares; the flashes it shows leave the
-// session when the page is rendered.
 // budgetWarning is shown on every page while the token's quota is nearly spent.
 var budgetWarning = fmt.Sprintf("Under %d%% of this minute's Mangrove API requests are left for your token: "+
 	"pages may load slowly, and live progress may pause, until the quota renews within the minute.", mangrove.LowBudgetPercent)
+
+// layout builds what every page shares; the flashes it shows leave the
+// session when the page is rendered.
 
 func (h *Handlers) layout(c echo.Context, title, nav string) views.Layout {
 	token := h.currentToken(c)

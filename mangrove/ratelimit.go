@@ -10,11 +10,13 @@ import (
 )
 
 const (
-	// maxBurst is the client-side bucket's size: a page's wave of calls (a cold preview
-	// makes up to six at once) three times over, so a page view on a token that was
-	// idle never waits in the limiter, while the burst stays a small share of the
-	// minute's quota.
-	maxBurst = 20
+	// maxBurst is the client-side bucket's size at the API's default quota: two
+	// seconds of it (burstSeconds), room for a cold preview's wave of calls (up to
+	// six, eight with its form) several times over, so a user's views on a token that
+	// was idle never wait in the limiter, while the burst stays a small share of the
+	// minute's quota (RateLimit-Remaining: 0 from the server still holds every call).
+	maxBurst     = 30
+	burstSeconds = 2
 	// interactiveReserve is how much of the bucket background requests (task polls)
 	// leave to page views and the user's own actions: a background request waits until
 	// the bucket holds more than this, so polls never make a page wait.
@@ -83,7 +85,7 @@ func (s *limiterSet) get(token string) *tokenLimiter {
 		}
 		t = &tokenLimiter{}
 		if s.perMinute > 0 {
-			t.bucket = newBucket(float64(s.perMinute)/60, min(max(s.perMinute/60, 1), maxBurst), now)
+			t.bucket = newBucket(float64(s.perMinute)/60, min(max(s.perMinute*burstSeconds/60, 1), maxBurst), now)
 		}
 		s.tokens[k] = t
 	}

@@ -5,11 +5,13 @@
 //
 // 1. upstream fan-out of the task watchers; 2. event latency; 3. connection
 // capacity of the event streams; 4. page overhead; 5. the sandbox engine over
-// about 1,000,000 data points. Each compares with a baseline measured (or,
-// for the fan-out, defined by the issue) in the same run, and states the
-// machine, the command and the date. It runs in a few minutes on 2 cores.
-// -only picks sections, -quick shrinks them for a smoke run, -profile keeps
-// the CPU and heap profiles.
+// about 1,000,000 data points; 6. pages against a slow API (rounds and calls
+// a view, reconnect stampedes, lean list decoding). Each compares with a
+// baseline measured in the same run (or, for the fan-out, defined by the
+// issue; for most of section 6, issue 13's measurement of the previous code,
+// which cannot run here), and states the machine, the command and the date.
+// It runs in a few minutes on 2 cores. -only picks sections, -quick shrinks
+// them for a smoke run, -profile keeps the CPU and heap profiles.
 //
 // The tool is a main package, so `go test ./...` builds it but runs nothing.
 package main
@@ -44,7 +46,7 @@ func (c config) logf(format string, args ...any) {
 const benchCommand = "go run ./cmd/bench"
 
 // sectionCount is the number of sections, numbered from 1.
-const sectionCount = 5
+const sectionCount = 6
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
@@ -81,7 +83,7 @@ func parseConfig() config {
 	var cfg config
 	var only string
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", `where to write the report ("-" for stdout)`)
-	flag.StringVar(&only, "only", "1,2,3,4,5", "comma-separated sections to run; a partial run writes only those")
+	flag.StringVar(&only, "only", "1,2,3,4,5,6", "comma-separated sections to run (1 to 6); a partial run writes only those")
 	flag.BoolVar(&cfg.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "directory to keep CPU and heap profiles in")
 	flag.StringVar(&cfg.seedCache, "seed-cache", "", "directory to keep the seeded engine file in and reuse it from (saves the seeding time when iterating)")
@@ -90,7 +92,7 @@ func parseConfig() config {
 	for _, s := range strings.Split(only, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > sectionCount {
-			fmt.Fprintf(os.Stderr, "bench: -only %q: want numbers 1 to 5\n", only)
+			fmt.Fprintf(os.Stderr, "bench: -only %q: want numbers 1 to %d\n", only, sectionCount)
 			os.Exit(2)
 		}
 		cfg.only[n] = true
@@ -109,6 +111,7 @@ func parseConfig() config {
 func runSections(ctx context.Context, cfg config) (secs []section, failed bool) {
 	runners := map[int]func(context.Context, config) (section, error){
 		fanoutNum: runFanout, latencyNum: runLatency, capacityNum: runCapacity, pagesNum: runPages, engineNum: runEngine,
+		slowNum: runSlowAPI,
 	}
 	for n := 1; n <= sectionCount; n++ {
 		if !cfg.only[n] {
