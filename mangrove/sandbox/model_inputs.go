@@ -35,14 +35,50 @@ type eventValues struct {
 	Time        int64
 	FeedstockID int64
 	Slug        string
-	Points      map[string]*inputPoint // into the model's input, which models never modify
+	// points are the event's data points, the last one of each slug: an event has a
+	// handful, so a slice searched in order beats a map per event (filling a map each
+	// was over half of groupEvents). They point into the model's input, which models
+	// never modify.
+	points []*inputPoint
+	inline [4]*inputPoint // points' first backing array
+}
+
+func newEventValues(p *inputPoint) eventValues {
+	return eventValues{ID: p.EventID, Time: p.Time, FeedstockID: p.FeedstockID, Slug: p.EventSlug}
+}
+
+// set records p as the event's point of its slug, replacing an earlier one.
+func (ev *eventValues) set(p *inputPoint) {
+	for i, q := range ev.points {
+		if q.Slug == p.Slug {
+			ev.points[i] = p
+			return
+		}
+	}
+	if ev.points == nil {
+		ev.points = ev.inline[:0]
+	}
+	ev.points = append(ev.points, p)
+}
+
+// point returns the event's point of slug.
+func (ev *eventValues) point(slug string) (*inputPoint, bool) {
+	for _, p := range ev.points {
+		if p.Slug == slug {
+			return p, true
+		}
+	}
+	return nil, false
 }
 
 // groupEvents groups points by event, keeping only events of the given type, ordered by time then id.
 //
 // It runs for every batch over hundreds of points (and over a period's thousands of runs
-// for the allocation), so the events' maps hold pointers into points rather than copies.
+// for the allocation), so the events hold pointers into points rather than copies.
 func groupEvents(points []inputPoint, eventSlug string) []*eventValues {
+	if out, ok := groupOrderedEvents(points, eventSlug); ok {
+		return out
+	}
 	byID := map[int64]*eventValues{}
 	var out []*eventValues
 	for i := range points {
@@ -52,11 +88,12 @@ func groupEvents(points []inputPoint, eventSlug string) []*eventValues {
 		}
 		ev := byID[p.EventID]
 		if ev == nil {
-			ev = &eventValues{ID: p.EventID, Time: p.Time, FeedstockID: p.FeedstockID, Slug: p.EventSlug, Points: make(map[string]*inputPoint, 4)}
+			v := newEventValues(p)
+			ev = &v
 			byID[p.EventID] = ev
 			out = append(out, ev)
 		}
-		ev.Points[p.Slug] = p
+		ev.set(p)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Time != out[j].Time {
@@ -65,6 +102,37 @@ func groupEvents(points []inputPoint, eventSlug string) []*eventValues {
 		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// groupOrderedEvents is groupEvents for the usual input, the engine's: each event's
+// points together, and the events in ascending time with ascending ids (the events
+// index order, ids following time). Then the result is the events in input order,
+// without a map or a sort. It reports false as soon as the input is otherwise (an
+// event after one with a larger id or a later time), and groupEvents does the general
+// grouping: a strictly rising id means no event can come back after another one.
+func groupOrderedEvents(points []inputPoint, eventSlug string) ([]*eventValues, bool) {
+	var out []*eventValues
+	var block []eventValues // events are allocated in blocks
+	var ev *eventValues
+	for i := range points {
+		p := &points[i]
+		if p.EventSlug != eventSlug {
+			continue
+		}
+		if ev == nil || p.EventID != ev.ID {
+			if ev != nil && (p.EventID < ev.ID || p.Time < ev.Time) {
+				return nil, false
+			}
+			if len(block) == cap(block) {
+				block = make([]eventValues, 0, min(max(len(out), 8), 256))
+			}
+			block = append(block, newEventValues(p))
+			ev = &block[len(block)-1]
+			out = append(out, ev)
+		}
+		ev.set(p)
+	}
+	return out, true
 }
 
 // reader reads values for one model run, tracking what was used, what is missing and
@@ -77,7 +145,11 @@ type reader struct {
 	errs    []string
 }
 
-func newReader(in *modelInput) *reader { return &reader{in: in, seen: map[int64]bool{}} }
+func newReader(in *modelInput) *reader {
+	// Sized for every point of the input, the most a run can use.
+	n := len(in.Partition) + len(in.Facility) + len(in.Lab) + len(in.Static)
+	return &reader{in: in, seen: make(map[int64]bool, n), used: make([]int64, 0, n)}
+}
 
 func (r *reader) miss(slug string) {
 	for _, m := range r.missing {
@@ -101,7 +173,7 @@ func (r *reader) get(ev *eventValues, slug string, required bool) (float64, bool
 	if r.in.Skipped[slug] {
 		return 0, true
 	}
-	p, ok := ev.Points[slug]
+	p, ok := ev.point(slug)
 	if !ok {
 		if required {
 			r.miss(slug)
@@ -138,7 +210,9 @@ func (c *calcList) add(slug, name string, value float64, unit, ghg, role, catego
 func groupEventsAny(points []inputPoint, slug string) *eventValues {
 	for _, p := range points {
 		if p.Slug == slug {
-			return &eventValues{ID: p.EventID, Time: p.Time, Slug: p.EventSlug, Points: map[string]*inputPoint{slug: &p}}
+			ev := &eventValues{ID: p.EventID, Time: p.Time, Slug: p.EventSlug}
+			ev.set(&p)
+			return ev
 		}
 	}
 	return nil
@@ -149,7 +223,7 @@ func peek(in *modelInput, ev *eventValues, slug string) (float64, bool) {
 	if in.Skipped[slug] {
 		return 0, true
 	}
-	p, ok := ev.Points[slug]
+	p, ok := ev.point(slug)
 	if !ok {
 		return 0, false
 	}

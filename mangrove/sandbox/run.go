@@ -3,18 +3,20 @@ package sandbox
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 // One batch's model run: loading its inputs with indexed range queries, and storing
-// the result in one transaction.
+// the result (in a transaction of its own, or shared: see batchWriter).
 
-// periodData is what the batches of one period share, read once with one query: the
+// periodData is what the batches of one period share, read once (two queries): the
 // partition events of every ledger of the group for every feedstock, the facility-wide
 // events, the pyrolysis runs for the allocation, and the static inputs as of the period's
 // end. The engine walks the plan period by period and drops a period once it is past, so
@@ -37,22 +39,38 @@ type periodData struct {
 // reads the next period in the background while the current one is written, so reads
 // and writes use both cores.
 type periodLoader struct {
-	q     queryer
+	db    *sql.DB
 	cat   *catalog
 	plan  *genPlan
 	types []int64 // event types read per period
-	part  map[int64]bool
-	fac   map[int64]bool
-	runs  int64 // the pyrolysis-run event type, when a model allocates; else 0
-	lab   bool  // a model reads lab analyses of the year before a period's end
-	dps   []int64
-	defs  map[*modelDef]*defSets
+	// events says, by event type id, what a period's row of that type feeds; typeSlugs
+	// are the data point types' slugs: one small map lookup each per row.
+	events    map[int64]loaderEvent
+	typeSlugs map[int64]string
+	units     map[int64]string // the data point types' units ("" for none)
+	runs      int64            // the pyrolysis-run event type, when a model allocates; else 0
+	lab       bool             // a model reads lab analyses of the year before a period's end
+	dps       []int64
+	defs      map[*modelDef]*defSets
 
 	mu      sync.Mutex
 	periods map[[2]int64]*periodLoad
-	hint    int // points per feedstock in the last period, to size the slices
-	wg      sync.WaitGroup
+	// hint, runsHint and eventsHint are the most points of one feedstock, the runs and
+	// the events of the last period read, to size the next period's slices and map:
+	// growing the runs' slice (over a megabyte a month at the bench's size) by appending
+	// was an eighth of the reading goroutine's time.
+	hint, runsHint, eventsHint int
+	wg                         sync.WaitGroup
 }
+
+type loaderEvent struct {
+	slug      string
+	part, fac bool // a partition event type, a facility event type of some model
+	selected  bool // restricted to the data_point_ids selection's events
+}
+
+// periodEvent is what a period's data points take from their event.
+type periodEvent struct{ typeID, feedstock, time int64 }
 
 type periodLoad struct {
 	done chan struct{}
@@ -66,12 +84,22 @@ type defSets struct {
 	slugs     map[string]bool
 	partition map[string]bool
 	facility  map[string]bool
+	units     map[string]string // the inputs' units, shared by the model's inputs (read only)
+	// keepsPartition: every point the loader reads of partition events is one of the
+	// model's, so filtering a feedstock's points would return them as they are.
+	keepsPartition bool
 }
 
-func newPeriodLoader(q queryer, cat *catalog, plan *genPlan) *periodLoader {
-	l := &periodLoader{q: q, cat: cat, plan: plan, part: map[int64]bool{}, fac: map[int64]bool{},
+func newPeriodLoader(db *sql.DB, cat *catalog, plan *genPlan) *periodLoader {
+	l := &periodLoader{db: db, cat: cat, plan: plan, events: map[int64]loaderEvent{}, typeSlugs: map[int64]string{}, units: map[int64]string{},
 		defs: map[*modelDef]*defSets{}, periods: map[[2]int64]*periodLoad{}}
 	types, dps := map[int64]bool{}, map[int64]bool{}
+	event := func(id int64, set func(*loaderEvent)) {
+		ev := l.events[id]
+		ev.slug, ev.selected = cat.events[id].Slug, plan.selEventTypes[id]
+		set(&ev)
+		l.events[id], types[id] = ev, true
+	}
 	for _, pl := range plan.Ledgers {
 		def := pl.def
 		ds := l.sets(def)
@@ -79,17 +107,21 @@ func newPeriodLoader(q queryer, cat *catalog, plan *genPlan) *periodLoader {
 			dps[id] = true
 		}
 		for _, id := range cat.eventTypeIDs(def.PartitionEvents) {
-			l.part[id], types[id] = true, true
+			event(id, func(ev *loaderEvent) { ev.part = true })
 		}
 		for _, id := range cat.eventTypeIDs(def.FacilityEvents) {
-			l.fac[id], types[id] = true, true
+			event(id, func(ev *loaderEvent) { ev.fac = true })
 		}
 		if def.Allocation {
 			for _, id := range cat.eventTypeIDs([]string{"pyrolysis-run"}) {
-				l.runs, types[id] = id, true
+				l.runs = id
+				event(id, func(*loaderEvent) {})
 			}
 		}
 		l.lab = l.lab || def.LabLookback
+	}
+	for id, t := range cat.types {
+		l.typeSlugs[id], l.units[id] = t.Slug, cat.unitOf(t.Slug)
 	}
 	for id := range types {
 		l.types = append(l.types, id)
@@ -99,6 +131,19 @@ func newPeriodLoader(q queryer, cat *catalog, plan *genPlan) *periodLoader {
 	}
 	sort.Slice(l.types, func(i, j int) bool { return l.types[i] < l.types[j] })
 	sort.Slice(l.dps, func(i, j int) bool { return l.dps[i] < l.dps[j] })
+	for _, ds := range l.defs {
+		ds.keepsPartition = true
+		for _, ev := range l.events {
+			if ev.part && !ds.partition[ev.slug] {
+				ds.keepsPartition = false
+			}
+		}
+		for _, id := range l.dps {
+			if !ds.slugs[l.typeSlugs[id]] {
+				ds.keepsPartition = false
+			}
+		}
+	}
 	return l
 }
 
@@ -106,9 +151,11 @@ func (l *periodLoader) sets(def *modelDef) *defSets {
 	if ds := l.defs[def]; ds != nil {
 		return ds
 	}
-	ds := &defSets{wanted: map[int64]bool{}, slugs: map[string]bool{}, partition: map[string]bool{}, facility: map[string]bool{}}
+	ds := &defSets{wanted: map[int64]bool{}, slugs: map[string]bool{}, partition: map[string]bool{}, facility: map[string]bool{},
+		units: map[string]string{}}
 	for _, slug := range def.Inputs {
 		ds.slugs[slug] = true
+		ds.units[slug] = l.cat.unitOf(slug)
 		if t := l.cat.typeBySlug[slug]; t != nil {
 			ds.wanted[t.ID] = true
 		}
@@ -175,50 +222,105 @@ func (l *periodLoader) load(ctx context.Context, start, end int64) (*periodData,
 	}
 	l.mu.Lock()
 	hint := l.hint
+	pd.runs = make([]inputPoint, 0, l.runsHint)
 	l.mu.Unlock()
-	args := append([]any{l.plan.ProjectID}, int64Args(l.types)...)
-	args = append(args, start, end)
-	args = append(args, int64Args(l.dps)...)
-	rows, err := l.q.QueryContext(ctx, `SELECT e.id, e.event_type_id, COALESCE(e.feedstock_id, 0), e.start_time, dp.id, dp.type_id, dp.value, COALESCE(dp.unit, '')
-		FROM events e JOIN data_points dp ON dp.event_id = e.id
-		WHERE e.project_id = ? AND e.event_type_id IN (`+placeholders(len(l.types))+`) AND e.start_time >= ? AND e.start_time < ?
-			AND dp.type_id IN (`+placeholders(len(l.dps))+`)`, args...)
+	// Two queries in one read transaction: the period's events, then their data points
+	// (the join as before, so its rows come in the same order), each point taking its
+	// event's type, feedstock and time from the first. Repeating the event's four columns
+	// on each of its points made half the values read, and each value read is two calls
+	// into SQLite that take the connection's mutex: the column reads, not the join, were
+	// most of the query's time.
+	events := make(map[int64]periodEvent, l.eventsHint)
+	evArgs := append([]any{l.plan.ProjectID}, int64Args(l.types)...)
+	evArgs = append(evArgs, start, end)
+	// The unit comes back NULL when it is its type's own unit, as nearly every point's
+	// is: copying a text value into a new Go string for each of a million rows was an
+	// eighth of the query's time. NULL reads back as the type's unit, so each point gets
+	// the Unit that COALESCE(dp.unit, '') gives.
+	var unitCase strings.Builder
+	dpArgs := make([]any, 0, 2*len(l.dps)+len(evArgs)+len(l.dps))
+	unitCase.WriteString("CASE dp.type_id")
+	for _, id := range l.dps {
+		unitCase.WriteString(" WHEN ? THEN ?")
+		dpArgs = append(dpArgs, id, l.units[id])
+	}
+	unitCase.WriteString(" END")
+	dpArgs = append(dpArgs, evArgs...)
+	dpArgs = append(dpArgs, int64Args(l.dps)...)
+	where := `e.project_id = ? AND e.event_type_id IN (` + placeholders(len(l.types)) + `) AND e.start_time >= ? AND e.start_time < ?`
+	most := 0
+	var last []inputPoint // partBy[lastFs], kept aside while the rows are of one feedstock
+	lastFs, haveLast := int64(0), false
+	err := readRaw(ctx, l.db, func(rr rawReader) error {
+		err := rr.query(`SELECT e.id, e.event_type_id, COALESCE(e.feedstock_id, 0), e.start_time FROM events e WHERE `+where, evArgs, func(row []driver.Value) error {
+			r := rowValues{row: row}
+			events[r.int(0)] = periodEvent{typeID: r.int(1), feedstock: r.int(2), time: r.int(3)}
+			return r.err
+		})
+		if err != nil {
+			return err
+		}
+		// The covering data_points_event index answers the join without reading the
+		// data_points table. Rows come in index order: by event type, time and
+		// feedstock, then each event's points by id.
+		return rr.query(`SELECT dp.event_id, dp.id, dp.type_id, dp.value, NULLIF(COALESCE(dp.unit, ''), `+unitCase.String()+`)
+			FROM events e JOIN data_points dp ON dp.event_id = e.id
+			WHERE `+where+` AND dp.type_id IN (`+placeholders(len(l.dps))+`)`, dpArgs, func(row []driver.Value) error {
+			r := rowValues{row: row}
+			p := inputPoint{EventID: r.int(0), DataPointID: r.int(1), Value: r.float(3)}
+			typeID := r.int(2)
+			if row[4] == nil {
+				p.Unit = l.units[typeID]
+			} else {
+				p.Unit = r.str(4)
+			}
+			if r.err != nil {
+				return r.err
+			}
+			ev, ok := events[p.EventID]
+			if !ok {
+				return fmt.Errorf("data point %d: event %d missing from the period's events", p.DataPointID, p.EventID)
+			}
+			etID := ev.typeID
+			p.FeedstockID, p.Time = ev.feedstock, ev.time
+			et := l.events[etID]
+			if et.selected && !l.plan.selEvents[p.EventID] {
+				return nil
+			}
+			p.EventSlug = et.slug
+			p.Slug = l.typeSlugs[typeID]
+			if et.part {
+				if !haveLast || lastFs != p.FeedstockID {
+					if haveLast {
+						pd.partBy[lastFs] = last
+					}
+					last, lastFs, haveLast = pd.partBy[p.FeedstockID], p.FeedstockID, true
+					if last == nil && hint > 0 {
+						last = make([]inputPoint, 0, hint)
+					}
+				}
+				last = append(last, p)
+				most = max(most, len(last))
+			}
+			if et.fac && p.FeedstockID == 0 {
+				pd.facility = append(pd.facility, p)
+			}
+			if etID == l.runs {
+				pd.runs = append(pd.runs, p)
+			}
+			return nil
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	most := 0
-	for rows.Next() {
-		var p inputPoint
-		var etID, typeID int64
-		if err := rows.Scan(&p.EventID, &etID, &p.FeedstockID, &p.Time, &p.DataPointID, &typeID, &p.Value, &p.Unit); err != nil {
-			return nil, err
-		}
-		if l.plan.selEventTypes[etID] && !l.plan.selEvents[p.EventID] {
-			continue
-		}
-		p.EventSlug = l.cat.events[etID].Slug
-		p.Slug = l.cat.types[typeID].Slug
-		if l.part[etID] {
-			pts := pd.partBy[p.FeedstockID]
-			if pts == nil && hint > 0 {
-				pts = make([]inputPoint, 0, hint)
-			}
-			pd.partBy[p.FeedstockID] = append(pts, p)
-			most = max(most, len(pts)+1)
-		}
-		if l.fac[etID] && p.FeedstockID == 0 {
-			pd.facility = append(pd.facility, p)
-		}
-		if etID == l.runs {
-			pd.runs = append(pd.runs, p)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	if haveLast {
+		pd.partBy[lastFs] = last
 	}
 	l.mu.Lock()
 	l.hint = most + most/8
+	l.runsHint = len(pd.runs) + len(pd.runs)/8
+	l.eventsHint = len(events) + len(events)/8
 	l.mu.Unlock()
 	if l.lab {
 		if err := l.loadLab(ctx, pd); err != nil {
@@ -232,7 +334,7 @@ func (l *periodLoader) load(ctx context.Context, start, end int64) (*periodData,
 // (the lookback of a batch of that period), in one query instead of one per batch.
 func (l *periodLoader) loadLab(ctx context.Context, pd *periodData) error {
 	from := time.UnixMilli(pd.end).UTC().AddDate(-1, 0, 0).UnixMilli()
-	pts, err := loadPoints(ctx, l.q, l.cat, l.plan, l.dpSet(), []string{"lab-analysis"}, feedstockAny, from, pd.end)
+	pts, err := loadPoints(ctx, l.db, l.cat, l.plan, l.dpSet(), []string{"lab-analysis"}, feedstockAny, from, pd.end)
 	if err != nil {
 		return err
 	}
@@ -262,14 +364,15 @@ func (l *periodLoader) input(ctx context.Context, pb plannedBatch) (*modelInput,
 	if err != nil {
 		return nil, err
 	}
-	in := &modelInput{PeriodStart: s, PeriodEnd: e, Skipped: l.plan.skipped, Units: map[string]string{}}
-	for _, slug := range def.Inputs {
-		in.Units[slug] = l.cat.unitOf(slug)
-	}
+	in := &modelInput{PeriodStart: s, PeriodEnd: e, Skipped: l.plan.skipped, Units: ds.units}
 	fs := feedstockAny
 	if pb.L.PartitionType.String == "feedstock" {
 		fs = pb.FeedstockID
-		in.Partition = ds.filter(pd.partBy[fs], ds.partition)
+		if ds.keepsPartition {
+			in.Partition = pd.partBy[fs] // what filter would return, without checking each point
+		} else {
+			in.Partition = ds.filter(pd.partBy[fs], ds.partition)
+		}
 	} else {
 		for _, k := range sortedKeys(pd.partBy) {
 			in.Partition = append(in.Partition, ds.filter(pd.partBy[k], ds.partition)...)
@@ -297,7 +400,7 @@ func (l *periodLoader) input(ctx context.Context, pb plannedBatch) (*modelInput,
 	}
 	for _, slug := range def.StaticInputs {
 		if !pd.staticDone[slug] {
-			p, err := loadStatic(ctx, l.q, l.cat, l.plan, slug, e)
+			p, err := loadStatic(ctx, l.db, l.cat, l.plan, slug, e)
 			if err != nil {
 				return nil, err
 			}
@@ -413,22 +516,13 @@ func loadStatic(ctx context.Context, q queryer, cat *catalog, plan *genPlan, slu
 	return nil, rows.Err()
 }
 
-// txBeginner is a *sql.DB or the *sql.Conn a generation writes on.
-type txBeginner interface {
-	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-}
-
-// storeBatch writes one batch's model run in one transaction: the batch row is created
-// or, for a period and partition already generated, updated in place (same id and
-// tracking id; the unique index forbids a second row). Each run is a new model_run, so
-// the batch shows its latest run while earlier runs stay recorded. Statements come
-// prepared from the cache and rows go in multi-row INSERTs.
-func storeBatch(ctx context.Context, db txBeginner, st *stmtCache, cat *catalog, plan *genPlan, pb plannedBatch, res modelResult, taskID int64) (string, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
+// storeBatch writes one batch's model run in tx (the batchWriter decides where
+// transactions begin and end): the batch row is created or, for a period and partition
+// already generated, updated in place (same id and tracking id; the unique index forbids
+// a second row). Each run is a new model_run, so the batch shows its latest run while
+// earlier runs stay recorded. Statements come prepared from the cache and rows go in
+// multi-row INSERTs.
+func storeBatch(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catalog, plan *genPlan, pb plannedBatch, res modelResult, taskID int64) (string, error) {
 	now := time.Now().UnixMilli()
 	start := pb.Start.UnixMilli()
 	var batchID int64
@@ -501,7 +595,7 @@ func storeBatch(ctx context.Context, db txBeginner, st *stmtCache, cat *catalog,
 		state, round6(primary), runID, now, batchID); err != nil {
 		return "", err
 	}
-	return friendly, tx.Commit()
+	return friendly, nil
 }
 
 func insertRunDetails(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catalog, runID int64, def *modelDef, res modelResult, outputs map[string]float64, skipped []int64) error {
@@ -509,7 +603,7 @@ func insertRunDetails(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catal
 	for _, c := range res.Calculations {
 		args = append(args, runID, c.Slug, c.Name, round6(c.Value), nullStr(c.Unit), nullStr(c.GHG), nullStr(c.LCARole), nullStr(c.Category))
 	}
-	if err := st.insertRows(ctx, tx, `INSERT INTO run_calculations (model_run_id, slug, name, value, unit, ghg, lca_role, category) VALUES `, 8, args); err != nil {
+	if err := st.insertAll(ctx, tx, `INSERT INTO run_calculations (model_run_id, slug, name, value, unit, ghg, lca_role, category) VALUES `, 8, args); err != nil {
 		return err
 	}
 	args = args[:0]
@@ -524,7 +618,7 @@ func insertRunDetails(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catal
 		}
 		args = append(args, randomID("dp_", 12, lowerAlnum), runID, t.ID, round6(v), t.Unit, i == 0)
 	}
-	if err := st.insertRows(ctx, tx, `INSERT INTO run_outputs (friendly_id, model_run_id, type_id, value, unit, is_primary) VALUES `, 6, args); err != nil {
+	if err := st.insertAll(ctx, tx, `INSERT INTO run_outputs (friendly_id, model_run_id, type_id, value, unit, is_primary) VALUES `, 6, args); err != nil {
 		return err
 	}
 	// A month of a busy feedstock reads a thousand data points: they go in as one JSON
