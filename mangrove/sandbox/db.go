@@ -235,6 +235,13 @@ CREATE INDEX run_alerts_run ON run_alerts(model_run_id);
 DROP INDEX data_points_event;
 CREATE INDEX data_points_event ON data_points(event_id, id, type_id, value, unit);
 `,
+	// 3: GET /projects/{id}/events sorts a project's events by start_time (the
+	// preview's input check reads them newest first); without this index every
+	// request sorted all of the project's events (60–75 ms on a million data
+	// points, about 19 ms with it).
+	`
+CREATE INDEX events_project_start ON events(project_id, start_time);
+`,
 }
 
 // migrate applies every migration not yet recorded in schema_migrations, each in

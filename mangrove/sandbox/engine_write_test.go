@@ -231,7 +231,7 @@ func TestMigrationCoveringIndex(t *testing.T) {
 	db := e.s.db
 	// Back to version 1's index, as an older file has it, then migrate.
 	for _, q := range []string{`DROP INDEX data_points_event`, `CREATE INDEX data_points_event ON data_points(event_id)`,
-		`DELETE FROM schema_migrations WHERE version > 1`} {
+		`DROP INDEX events_project_start`, `DELETE FROM schema_migrations WHERE version > 1`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
