@@ -754,6 +754,8 @@ with skipped types, data_point_ids and an unpartitioned ledger) and the worked e
 A second round (issue 13, 2026-11-30) took the 5-year generation from about 5.1–5.5 s to 3.2–3.7 s
 in alternating runs on one machine (CPU 9 s → 6 s): a covering index for a period's data points
 (schema version 2), the period read as two queries at the driver level without per-row
-reflection, up to 64 batches a transaction (a savepoint each), one INSERT per run's calculations
-and outputs, and events grouped without a map when they arrive in order. Hashes of every written
+reflection, one INSERT per run's calculations and outputs, and events grouped without a map when
+they arrive in order. (Those runs also shared a transaction between up to 64 batches; that was
+taken out again because it held the write lock while batches were computed, and the API's own
+writes failed with SQLITE_BUSY under load.) Hashes of every written
 row, taken before the change, prove the output unchanged (engine_golden_test.go).`

@@ -209,7 +209,7 @@ func (e *engine) execute(ctx context.Context, taskID int64, delay time.Duration)
 	sort.SliceStable(order, func(a, b int) bool { return plan.Batches[order[a]].Start.Before(plan.Batches[order[b]].Start) })
 	loader := newPeriodLoader(e.db, e.cat, plan)
 	defer loader.wait()
-	w, err := e.writer(ctx, taskID, delay <= 0)
+	w, err := e.writer(ctx, taskID)
 	if err != nil {
 		return e.internal(ctx, taskID, err)
 	}
@@ -220,9 +220,6 @@ func (e *engine) execute(ctx context.Context, taskID int64, delay time.Duration)
 	}
 	for i, bi := range order {
 		if i == failAt {
-			if err := w.commit(); err != nil {
-				return e.internal(ctx, taskID, err)
-			}
 			return e.fail(ctx, taskID, injectedFailure(i, n))
 		}
 		pb := plan.Batches[bi]
@@ -234,26 +231,21 @@ func (e *engine) execute(ctx context.Context, taskID int64, delay time.Duration)
 			}
 		}
 		if err := w.progress(ctx, i, n); err != nil {
-			return e.internal(ctx, taskID, w.abort(err))
+			return e.internal(ctx, taskID, err)
 		}
 		if err := sleepCtx(ctx, delay); err != nil {
-			// Closing: keep the batches written so far, as when each committed alone.
-			_ = w.commit()
 			return err
 		}
 		in, err := loader.input(ctx, pb)
 		if err != nil {
-			return e.internal(ctx, taskID, w.abort(err))
+			return e.internal(ctx, taskID, err)
 		}
 		res := pb.L.def.Compute(in)
 		id, err := w.store(ctx, e.stmts, e.cat, plan, pb, res)
 		if err != nil {
-			return e.internal(ctx, taskID, w.abort(err))
+			return e.internal(ctx, taskID, err)
 		}
 		result.BatchIDs[bi] = id
-	}
-	if err := w.commit(); err != nil {
-		return e.internal(ctx, taskID, err)
 	}
 	b, _ := json.Marshal(result)
 	now = time.Now().UnixMilli()
@@ -272,148 +264,55 @@ func (e *engine) execute(ctx context.Context, taskID int64, delay time.Duration)
 // a batch: a B-tree lookup in data_points for each of the thousand run_inputs rows of a
 // busy month. The connection goes back to the pool with the checks on, or is closed.
 //
-// With a StepDelay each batch is its own transaction and the progress is committed
-// before the delay, so a client watching sees the task advance and the batches appear
-// one by one. Without one (a generation at full speed), up to batchesPerTx batches share
-// a transaction, the progress updates included: a commit per batch wrote the same
-// half-filled pages of the run tables and their indexes to the WAL again for every
-// batch, a quarter of the time spent writing batches at the bench's 2,400. Each batch
-// is then a savepoint, so a batch that fails leaves the ones before it stored, as when
-// each committed alone, and the shared transaction runs on a context that is not
-// cancelled: Close lets the batch being written finish, then commits what is done
-// (SQLite would roll the whole transaction back on an interrupted statement). The rows
-// written are the same either way, ids included.
+// Each batch is its own transaction, and the progress is committed before the batch
+// is computed, so a client watching sees the task advance and the batches appear one
+// by one. Sharing a transaction between batches saved a quarter of the write time but
+// held the write lock while batches were computed: under load, the API's own writes
+// (a new generation's task row) failed with SQLITE_BUSY.
 type batchWriter struct {
-	conn    *sql.Conn
-	st      *stmtCache
-	taskID  int64
-	shared  bool // batches share transactions (no StepDelay)
-	tx      *sql.Tx
-	inTx    int  // batches written in tx
-	partial bool // tx holds part of a batch: it cannot be committed
+	conn   *sql.Conn
+	st     *stmtCache
+	taskID int64
 }
 
-// batchesPerTx bounds a shared transaction, so the write lock is held for tens of
-// milliseconds at a time, never for a whole generation.
-const batchesPerTx = 64
-
-func (e *engine) writer(ctx context.Context, taskID int64, shared bool) (*batchWriter, error) {
+func (e *engine) writer(ctx context.Context, taskID int64) (*batchWriter, error) {
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The savepoints' sub-journal (the pages a batch changes, as they were before it; a
-	// few dozen) stays in memory: in a temporary file it spilled to disk past 64 KiB, two
-	// write system calls per page.
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY`); err != nil {
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &batchWriter{conn: conn, st: e.stmts, taskID: taskID, shared: shared}, nil
+	return &batchWriter{conn: conn, st: e.stmts, taskID: taskID}, nil
 }
 
-// wctx is the context of a shared transaction's statements (see batchWriter).
-func (w *batchWriter) wctx(ctx context.Context) context.Context {
-	if w.shared {
-		return context.WithoutCancel(ctx)
-	}
-	return ctx
-}
-
-// progress records that batch i of n is next: in the shared transaction, or at once
-// (before a StepDelay).
+// progress records that batch i of n is next.
 func (w *batchWriter) progress(ctx context.Context, i, n int) error {
-	var tx *sql.Tx
-	if w.shared {
-		if err := w.begin(ctx); err != nil {
-			return err
-		}
-		tx = w.tx
-	}
-	_, err := w.st.exec(w.wctx(ctx), tx, `UPDATE async_tasks SET progress = ?, progress_description = ?, updated_at = ? WHERE id = ?`,
+	_, err := w.st.exec(ctx, nil, `UPDATE async_tasks SET progress = ?, progress_description = ?, updated_at = ? WHERE id = ?`,
 		i*100/n, fmt.Sprintf("Processing batch %d of %d", i+1, n), time.Now().UnixMilli(), w.taskID)
 	return err
 }
 
-func (w *batchWriter) begin(ctx context.Context) error {
-	if w.tx != nil {
-		return nil
-	}
-	tx, err := w.conn.BeginTx(w.wctx(ctx), nil)
-	if err != nil {
-		return err
-	}
-	w.tx, w.inTx = tx, 0
-	return nil
-}
-
-// store writes one batch (storeBatch) and returns its friendly id.
+// store writes one batch (storeBatch) in a transaction of its own and returns its
+// friendly id.
 func (w *batchWriter) store(ctx context.Context, st *stmtCache, cat *catalog, plan *genPlan, pb plannedBatch, res modelResult) (string, error) {
-	if err := w.begin(ctx); err != nil {
-		return "", err
-	}
-	w.partial = true
-	if !w.shared {
-		id, err := storeBatch(ctx, w.tx, st, cat, plan, pb, res, w.taskID)
-		if err != nil {
-			return "", err // abort rolls the batch back
-		}
-		return id, w.commit()
-	}
-	wctx := w.wctx(ctx)
-	if _, err := st.exec(wctx, w.tx, `SAVEPOINT batch`); err != nil {
-		return "", err
-	}
-	id, err := storeBatch(wctx, w.tx, st, cat, plan, pb, res, w.taskID)
+	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
-		if _, rerr := st.exec(wctx, w.tx, `ROLLBACK TO batch`); rerr == nil {
-			w.partial = false // the batches before this one stay (abort commits them)
-		}
 		return "", err
 	}
-	if _, err := st.exec(wctx, w.tx, `RELEASE batch`); err != nil {
+	id, err := storeBatch(ctx, tx, st, cat, plan, pb, res, w.taskID)
+	if err != nil {
+		_ = tx.Rollback()
 		return "", err
 	}
-	w.partial = false
-	if w.inTx++; w.inTx >= batchesPerTx {
-		return id, w.commit()
-	}
-	return id, nil
-}
-
-// commit ends the open transaction, if any, keeping its batches.
-func (w *batchWriter) commit() error {
-	if w.tx == nil {
-		return nil
-	}
-	err := w.tx.Commit()
-	w.tx, w.partial = nil, false
-	return err
-}
-
-// abort ends the open transaction after a failure and returns err: the whole batches
-// it holds are committed, a batch written in part is rolled back.
-func (w *batchWriter) abort(err error) error {
-	if w.tx == nil {
-		return err
-	}
-	if !w.partial && w.tx.Commit() == nil {
-		w.tx = nil
-		return err
-	}
-	_ = w.tx.Rollback() // an error here means SQLite already rolled it back
-	w.tx, w.partial = nil, false
-	return err
+	return id, tx.Commit()
 }
 
 func (w *batchWriter) release() {
-	if w.tx != nil {
-		_ = w.tx.Rollback()
-		w.tx = nil
-	}
 	ctx := context.Background()
 	on := 0
-	if _, err := w.conn.ExecContext(ctx, `PRAGMA foreign_keys = ON; PRAGMA temp_store = DEFAULT`); err == nil {
+	if _, err := w.conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err == nil {
 		// The pragma is a no-op inside a transaction: check it took.
 		_ = w.conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on)
 	}

@@ -2,9 +2,7 @@ package sandbox
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -113,111 +111,6 @@ func TestGroupEventsMatchesReference(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("trial %d (%s): groupEvents differs from the reference\ngot  %v\nwant %v", trial, slug, got, want)
 			}
-		}
-	}
-}
-
-// TestBatchWriterKeepsWholeBatches: in a shared transaction, a batch that fails midway
-// is rolled back to its savepoint and the batches before it are committed, as when each
-// batch had its own transaction; the writer's connection goes back to the pool with
-// foreign keys on and temp_store at its default.
-func TestBatchWriterKeepsWholeBatches(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, Options{})
-	s, ctx := e.s, context.Background()
-	l, err := ledgerByFriendlyID(ctx, s.db, demoProjectID, ncrLedger)
-	if err != nil || l == nil {
-		t.Fatalf("ledger: %v", err)
-	}
-	p := genParams{Start: ms(2025, 1, 1), End: ms(2025, 2, 1)}
-	task, err := createTask(ctx, s.db, demoProjectID, l.ID, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := buildPlan(ctx, s.db, s.cat, l, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(plan.Batches) < 3 {
-		t.Fatalf("%d batches planned", len(plan.Batches))
-	}
-	loader := newPeriodLoader(s.db, s.cat, plan)
-	defer loader.wait()
-	w, err := s.eng.writer(ctx, task.ID, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var temp int
-	if err := w.conn.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil || temp != 2 {
-		t.Errorf("writer temp_store %d (%v), want 2 (memory)", temp, err)
-	}
-	for i, pb := range plan.Batches[:3] {
-		if err := w.progress(ctx, i, len(plan.Batches)); err != nil {
-			t.Fatal(err)
-		}
-		in, err := loader.input(ctx, pb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := pb.L.def.Compute(in)
-		if i == 2 {
-			// An output the catalog lacks fails the batch after its batch row, model
-			// run and calculations are written.
-			def := *pb.L.def
-			def.Outputs = append(append([]string(nil), def.Outputs...), "no-such-output")
-			pl := *pb.L
-			pl.def = &def
-			pb.L = &pl
-			outputs := map[string]float64{"no-such-output": 1}
-			for k, v := range res.Outputs {
-				outputs[k] = v
-			}
-			res.Outputs = outputs
-		}
-		_, err = w.store(ctx, s.eng.stmts, s.cat, plan, pb, res)
-		if i < 2 && err != nil {
-			t.Fatalf("batch %d: %v", i, err)
-		}
-		if i == 2 {
-			if err == nil || !strings.Contains(err.Error(), "no-such-output") {
-				t.Fatalf("batch 2: %v, want the missing output", err)
-			}
-			if !errors.Is(w.abort(err), err) {
-				t.Fatal("abort changed the error")
-			}
-		}
-	}
-	w.release()
-	var batches, runs, calcs int
-	s.db.QueryRow(`SELECT COUNT(*) FROM batches WHERE period_start = ?`, p.Start).Scan(&batches)
-	s.db.QueryRow(`SELECT COUNT(*) FROM model_runs WHERE task_id = ?`, task.ID).Scan(&runs)
-	s.db.QueryRow(`SELECT COUNT(*) FROM run_calculations c JOIN model_runs r ON r.id = c.model_run_id WHERE r.task_id = ?`, task.ID).Scan(&calcs)
-	if batches != 2 || runs != 2 || calcs == 0 {
-		t.Errorf("after a failed third batch: %d batches, %d model runs, %d calculations; want the first two batches whole", batches, runs, calcs)
-	}
-	var progress string
-	s.db.QueryRow(`SELECT progress_description FROM async_tasks WHERE id = ?`, task.ID).Scan(&progress)
-	if progress != "Processing batch 3 of "+itoa(int64(len(plan.Batches))) {
-		t.Errorf("committed progress %q", progress)
-	}
-	// Every connection of the pool, the writer's included, has the defaults back.
-	var conns []*sql.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range 8 {
-		c, err := s.db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		var fk, temp int
-		c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk)
-		c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp)
-		if fk != 1 || temp != 0 {
-			t.Errorf("connection %d: foreign_keys %d, temp_store %d", len(conns), fk, temp)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // One batch's model run: loading its inputs with indexed range queries, and storing
-// the result (in a transaction of its own, or shared: see batchWriter).
+// the result in a transaction of its own (see batchWriter).
 
 // periodData is what the batches of one period share, read once (two queries): the
 // partition events of every ledger of the group for every feedstock, the facility-wide
@@ -220,8 +220,8 @@ func (l *periodLoader) load(ctx context.Context, start, end int64) (*periodData,
 	if len(l.types) == 0 || len(l.dps) == 0 {
 		return pd, nil
 	}
-	l.mu.Lock()
-	hint := l.hint
+	l.mu.Lock() // the hints are written by the other period's read (prefetch)
+	hint, eventsHint := l.hint, l.eventsHint
 	pd.runs = make([]inputPoint, 0, l.runsHint)
 	l.mu.Unlock()
 	// Two queries in one read transaction: the period's events, then their data points
@@ -230,7 +230,7 @@ func (l *periodLoader) load(ctx context.Context, start, end int64) (*periodData,
 	// on each of its points made half the values read, and each value read is two calls
 	// into SQLite that take the connection's mutex: the column reads, not the join, were
 	// most of the query's time.
-	events := make(map[int64]periodEvent, l.eventsHint)
+	events := make(map[int64]periodEvent, eventsHint)
 	evArgs := append([]any{l.plan.ProjectID}, int64Args(l.types)...)
 	evArgs = append(evArgs, start, end)
 	// The unit comes back NULL when it is its type's own unit, as nearly every point's
