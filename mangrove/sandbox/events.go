@@ -77,16 +77,12 @@ type eventDataPointJSON struct {
 	RuleResults   []any   `json:"rule_results"`
 }
 
-// eventJSON is the documented Event object plus the derived status (the docs sort and
-// filter events by status but show no status field). locations and evidences are
-// always empty: the sandbox has neither.
+// eventJSON is the documented Event object: the summary a batch's input data shows
+// (eventRefJSON) plus the derived status (the docs sort and filter events by status
+// but show no status field). locations and evidences are always empty: the sandbox
+// has neither.
 type eventJSON struct {
-	ID         string               `json:"id"`
-	Slug       string               `json:"slug"`
-	EventType  string               `json:"event_type"`
-	TrackingID *string              `json:"tracking_id"`
-	StartTime  apiTime              `json:"start_time"`
-	EndTime    apiTime              `json:"end_time"`
+	eventRefJSON
 	Status     string               `json:"status"`
 	DataPoints []eventDataPointJSON `json:"data_points"`
 	Locations  []any                `json:"locations"`
