@@ -2,87 +2,50 @@ package generation
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
-// roundsAPI holds each call until every call of its round is in flight: the
-// calls numbered up to rounds[0] form the first round, the next rounds[1] the
-// second. A call made only after another's answer never arrives, and the
-// preview then fails on its context's deadline.
+// roundsAPI holds each call until every call of its round is in flight
+// (testkit.Rounds).
 type roundsAPI struct {
 	fakeAPI
-	rounds []int
-
-	mu      sync.Mutex
-	arrived int
-	open    []chan struct{} // closed when round i is all in flight
-}
-
-func newRoundsAPI(rounds ...int) *roundsAPI {
-	a := &roundsAPI{rounds: rounds}
-	for range rounds {
-		a.open = append(a.open, make(chan struct{}))
-	}
-	return a
-}
-
-func (a *roundsAPI) hold(ctx context.Context) error {
-	a.mu.Lock()
-	a.arrived++
-	n, round, upTo := a.arrived, len(a.rounds)-1, 0
-	for i, size := range a.rounds {
-		upTo += size
-		if n <= upTo {
-			round = i
-			break
-		}
-	}
-	if n == upTo {
-		close(a.open[round])
-	}
-	a.mu.Unlock()
-	select {
-	case <-a.open[round]:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	*testkit.Rounds
 }
 
 func (a *roundsAPI) Ledger(ctx context.Context, tok, id string) (*mangrove.Ledger, error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return a.fakeAPI.Ledger(ctx, tok, id)
 }
 
 func (a *roundsAPI) RequiredInputs(ctx context.Context, tok, id string) ([]mangrove.RequiredInput, error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return a.fakeAPI.RequiredInputs(ctx, tok, id)
 }
 
 func (a *roundsAPI) PreviewGeneration(ctx context.Context, tok, id string, req mangrove.PreviewRequest) ([]mangrove.PreviewEntry, error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return a.fakeAPI.PreviewGeneration(ctx, tok, id, req)
 }
 
 func (a *roundsAPI) LedgerBatches(ctx context.Context, tok, id string, o mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return a.fakeAPI.LedgerBatches(ctx, tok, id, o)
 }
 
 func (a *roundsAPI) Projects(ctx context.Context, _ string) ([]mangrove.Project, error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return []mangrove.Project{{ID: 7}}, nil
@@ -91,7 +54,7 @@ func (a *roundsAPI) Projects(ctx context.Context, _ string) ([]mangrove.Project,
 // ProjectEvents answers with one event in the range and one before it, each
 // with a data point of both inputs: one page.
 func (a *roundsAPI) ProjectEvents(ctx context.Context, _ string, _ int64, o mangrove.ListOptions) (*mangrove.List[mangrove.Event], error) {
-	if err := a.hold(ctx); err != nil {
+	if err := a.Hold(ctx); err != nil {
 		return nil, err
 	}
 	if o.Page > 1 {
@@ -109,15 +72,13 @@ func (a *roundsAPI) ProjectEvents(ctx context.Context, _ string, _ int64, o mang
 // and the ledger's own batches in the range, all at once; then the other
 // ledger's batches and the project's events (pages read two at a time).
 func TestPreviewIsTwoRounds(t *testing.T) {
-	api := newRoundsAPI(5, 3)
+	api := &roundsAPI{Rounds: testkit.NewRounds(5, 3)}
 	r := newRig(func(o *Options) { o.API = api })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := r.svc.Preview(ctx, token, ledgerID, q1Form())
 	if err != nil {
-		api.mu.Lock()
-		defer api.mu.Unlock()
-		t.Fatalf("preview: %v (%d calls had arrived; want rounds of %v)", err, api.arrived, api.rounds)
+		t.Fatalf("preview: %v (%d calls had arrived; want rounds of 5, then 3)", err, api.Arrived())
 	}
 	if p.Total != 12 || p.ExistingUnknown {
 		t.Errorf("total %d, existing unknown %v", p.Total, p.ExistingUnknown)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
@@ -94,45 +95,30 @@ func TestLedgerPageCachesItsChart(t *testing.T) {
 	}
 }
 
-// barrierAPI holds every call until want calls are in flight at once, so a
-// page that makes a call only after another has answered never completes.
+// barrierAPI holds every call until all of the page's calls are in flight
+// (testkit.Rounds), so a page that makes a call only after another has
+// answered never completes.
 type barrierAPI struct {
 	countingAPI
-	want    int
-	arrived chan struct{}
-	all     chan struct{}
-	once    sync.Once
-}
-
-func (b *barrierAPI) hold(ctx context.Context) error {
-	b.arrived <- struct{}{}
-	if len(b.arrived) == b.want {
-		b.once.Do(func() { close(b.all) })
-	}
-	select {
-	case <-b.all:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	*testkit.Rounds
 }
 
 func (b *barrierAPI) Ledger(ctx context.Context, tok, id string) (*mangrove.Ledger, error) {
-	if err := b.hold(ctx); err != nil {
+	if err := b.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return b.countingAPI.Ledger(ctx, tok, id)
 }
 
 func (b *barrierAPI) RequiredInputs(ctx context.Context, tok, id string) ([]mangrove.RequiredInput, error) {
-	if err := b.hold(ctx); err != nil {
+	if err := b.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return b.countingAPI.RequiredInputs(ctx, tok, id)
 }
 
 func (b *barrierAPI) LedgerBatches(ctx context.Context, tok, id string, o mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
-	if err := b.hold(ctx); err != nil {
+	if err := b.Hold(ctx); err != nil {
 		return nil, err
 	}
 	return b.countingAPI.LedgerBatches(ctx, tok, id, o)
@@ -143,13 +129,13 @@ func (b *barrierAPI) LedgerBatches(ctx context.Context, tok, id string, o mangro
 // another's answer, so against a slow API the page costs one round trip.
 func TestLedgerPageIsOneRound(t *testing.T) {
 	want := 3 + chartPages
-	api := &barrierAPI{want: want, arrived: make(chan struct{}, want+8), all: make(chan struct{})}
+	api := &barrierAPI{Rounds: testkit.NewRounds(want)}
 	s := New(api, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := s.LedgerPage(ctx, "tok", "lgr_1", forms.BatchListQuery{Page: 1, PageSize: 25, Sort: "-start_time"})
 	if err != nil {
-		t.Fatalf("the page's %d calls were not all in flight at once (%d arrived): %v", want, len(api.arrived), err)
+		t.Fatalf("the page's %d calls were not all in flight at once (%d arrived): %v", want, api.Arrived(), err)
 	}
 	if p.Chart == nil {
 		t.Fatal("no chart")
