@@ -61,6 +61,8 @@ type Generation struct {
 	// kept while the row is submitting or started, so a restarted dashboard
 	// can watch the task to its end, and cleared when the row settles.
 	SealedToken string
+	// Run is what was seen of the task: its steps and the batches written.
+	Run RunRecord
 }
 
 // Terminal reports whether the generation has reached a final state.
@@ -69,7 +71,7 @@ func (g Generation) Terminal() bool {
 }
 
 const generationColumns = `id, created_at, user_label, token_hash, ledger_id, ledger_name,
-	start_time, end_time, params, preview, confirm_key, state, task_id, error, finished_at, updated_at, sealed_token`
+	start_time, end_time, params, preview, confirm_key, state, task_id, error, finished_at, updated_at, sealed_token, run`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -77,12 +79,12 @@ func scanGeneration(r rowScanner) (Generation, error) {
 	var (
 		g                                    Generation
 		created, start, end, updated, params string
-		preview                              string
+		preview, run                         string
 		taskID                               sql.NullInt64
 		finished                             sql.NullString
 	)
 	err := r.Scan(&g.ID, &created, &g.UserLabel, &g.TokenHash, &g.LedgerID, &g.LedgerName,
-		&start, &end, &params, &preview, &g.ConfirmKey, &g.State, &taskID, &g.Error, &finished, &updated, &g.SealedToken)
+		&start, &end, &params, &preview, &g.ConfirmKey, &g.State, &taskID, &g.Error, &finished, &updated, &g.SealedToken, &run)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Generation{}, ErrNotFound
 	}
@@ -112,6 +114,7 @@ func scanGeneration(r rowScanner) (Generation, error) {
 	// errors are dropped and the zero values stand for "not known".
 	g.Params, _ = decodeParams(params)
 	g.Preview, _ = decodePreview(preview)
+	g.Run, _ = decodeRun(run)
 	return g, nil
 }
 
@@ -398,11 +401,14 @@ func (s *Store) WaitSettled(ctx context.Context, id int64) (Generation, error) {
 }
 
 // truncate bounds msg to maxErrorLen bytes without splitting a rune.
-func truncate(msg string) string {
-	if len(msg) <= maxErrorLen {
+func truncate(msg string) string { return truncateTo(msg, maxErrorLen) }
+
+// truncateTo cuts msg to at most limit bytes, on a rune boundary.
+func truncateTo(msg string, limit int) string {
+	if len(msg) <= limit {
 		return msg
 	}
-	cut := maxErrorLen
+	cut := limit
 	for cut > 0 && !utf8.RuneStart(msg[cut]) {
 		cut--
 	}

@@ -179,6 +179,9 @@ var migrations = []migration{
 	// task to the end; and an index for finding such rows at start-up.
 	{sql: `ALTER TABLE generations ADD COLUMN sealed_token TEXT NOT NULL DEFAULT '';
 	CREATE INDEX generations_unsettled ON generations (state) WHERE state IN ('submitting', 'started');`},
+	// 6: what was seen of the run (RunRecord): its progress steps and the
+	// batches it wrote per ledger, for the task page and the history.
+	{sql: `ALTER TABLE generations ADD COLUMN run TEXT NOT NULL DEFAULT 'null';`},
 }
 
 func (s *Store) migrate(ctx context.Context, steps []migration) error {

@@ -48,7 +48,7 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("busy_timeout = %d, %v", busy, err)
 		}
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != len(migrations) || v != 5 {
+		if err != nil || v != len(migrations) || v != 6 {
 			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
 		}
 	})
