@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -59,10 +57,8 @@ func (b *tab) axeRun(page string) []axeViolation {
 	return run(b, "running axe on "+page, chromedp.Evaluate[[]axeViolation](runAxe, chromedp.EvalAwaitPromise))
 }
 
-// TestAccessibility runs axe-core on every page of the dashboard, as a user
-// reaches it, at desktop and at phone width: sign-in, ledgers, a ledger with
-// its chart, the generation form, the preview, a running and a finished
-// task, the history and an error page.
+// TestAccessibility runs axe-core on every page of the dashboard
+// (tourPages), as a user reaches it, at desktop and at phone width.
 func TestAccessibility(t *testing.T) {
 	requireBrowser(t)
 	for _, width := range []int64{defaultWindowWidth, phoneWidth} {
@@ -70,69 +66,14 @@ func TestAccessibility(t *testing.T) {
 	}
 }
 
-// phoneWidth is a phone's viewport width, where wide tables scroll.
+// phoneWidth is a phone's viewport width in CSS px (e2e/phone_test.go).
 const phoneWidth = 390
 
 func checkAccessibility(t *testing.T, width int64) {
-	app := testapp.Start(t, testapp.Options{StepDelay: 700 * time.Millisecond, PollInterval: time.Second})
-	ncr := app.LedgerByName(t, ncrName)
+	app := testapp.Start(t, tourOptions)
 	b := newTab(t, app)
 	b.do("sizing the window", chromedp.EmulateViewport(width, windowHeight))
-
-	if st := b.navigate("/signin"); st != 200 {
-		t.Fatalf("sign-in page: %d", st)
-	}
-	b.axeCheck("the sign-in page")
-	b.signIn(app.Tokens.ReadWrite, "A11y Tester")
-	b.axeCheck("the ledgers list")
-
-	if st := b.navigate("/ledgers/" + ncr.ID); st != 200 {
-		t.Fatalf("ledger page: %d", st)
-	}
-	b.do("waiting for the chart", chromedp.WaitVisible(chromedp.CSS(`#ledger-chart[data-drawn="true"] canvas`)))
-	b.axeCheck("a ledger page with its chart")
-	ledgers, err := app.Client.AllLedgers(context.Background(), app.Tokens.ReadWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range ledgers {
-		if l.LatestModel == nil {
-			b.navigate("/ledgers/" + l.ID)
-			b.axeCheck("a ledger without a model")
-			break
-		}
-	}
-
-	b.navigate("/ledgers/" + ncr.ID + "/generate")
-	b.axeCheck("the generation form")
-	b.do("typing a bad range",
-		chromedp.Clear(chromedp.CSS("#start_time")), chromedp.SendKeys(chromedp.CSS("#start_time"), "2025-03-31"),
-		chromedp.Clear(chromedp.CSS("#end_time")), chromedp.SendKeys(chromedp.CSS("#end_time"), "never"))
-	b.submit("previewing a bad range", chromedp.Click(chromedp.CSS(`form[action$="/preview"] button.btn-primary`)))
-	b.axeCheck("the generation form with errors")
-
-	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != 200 {
-		t.Fatalf("preview: %d", st)
-	}
-	b.axeCheck("the preview")
-
-	b.submit("confirming", chromedp.Click(chromedp.CSS("#confirm")))
-	taskID := taskIDFromPath(t, b.path())
-	b.do("waiting for the task to run", chromedp.WaitVisible(chromedp.CSS(`#task-status [data-state="running"]`)))
-	b.axeCheck("a running task")
-	app.WaitTask(t, app.Tokens.ReadWrite, taskID, 90*time.Second)
-	b.do("waiting for the page to show the end", chromedp.WaitVisible(chromedp.CSS(`#task-status [data-state="complete"] .task-batches`)))
-	b.axeCheck("a finished task, updated live")
-	b.navigate(fmt.Sprintf("/tasks/%d", taskID))
-	b.axeCheck("a finished task")
-
-	b.navigate("/tasks")
-	b.axeCheck("the generation history")
-
-	if st := b.navigate("/ledgers/lgr_doesnotexist"); st != 404 {
-		t.Fatalf("error page: %d", st)
-	}
-	b.axeCheck("an error page")
+	tourPages(t, app, b, b.axeCheck)
 
 	// The check can fail: an image without a text alternative is caught.
 	eval[bool](b, `(() => { const i = document.createElement("img"); i.src = "/static/none.png"; document.querySelector("main").append(i); return true; })()`)

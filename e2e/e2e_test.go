@@ -15,6 +15,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
 const (
@@ -197,14 +198,14 @@ type taskView struct {
 	Percent string `json:"percent"` // #task-percent
 	State   string `json:"state"`   // the state badge in #task-status
 	Marker  int    `json:"marker"`  // window.__marker: 0 after a reload
-	Batches int    `json:"batches"` // rows of .task-batches, -1 when absent
+	Batches int    `json:"batches"` // rows of #task-outcome's tables, -1 when absent
 }
 
 const taskViewJS = `(() => {
 	const p = document.querySelector("progress#task-progress");
 	const pc = document.querySelector("#task-percent");
 	const st = document.querySelector("#task-status .badge");
-	const tb = document.querySelector(".task-batches");
+	const tb = document.querySelector("#task-outcome");
 	return {
 		value: p && p.hasAttribute("value") ? Number(p.getAttribute("value")) : -1,
 		percent: pc ? pc.textContent.trim() : "",
@@ -269,8 +270,14 @@ func TestGenerateAndWatchProgress(t *testing.T) {
 		t.Fatalf("confirm: status %d", st)
 	}
 	taskID := taskIDFromPath(t, b.path())
-	if h := b.text("main h1"); !strings.Contains(h, strconv.FormatInt(taskID, 10)) {
-		t.Errorf("task page h1 %q does not name task %d", h, taskID)
+	if h := b.text("main h1"); h != ncrName+", Jan–Mar 2025" {
+		t.Errorf("task page h1 %q, want the ledger and the range in words", h)
+	}
+	if m := b.text("main"); !strings.Contains(m, fmt.Sprintf("Generation task %d", taskID)) {
+		t.Errorf("the task page does not name task %d", taskID)
+	}
+	if n := b.count("[data-while-running]"); n != 1 {
+		t.Errorf("%d start notices on the running task's page, want 1", n)
 	}
 	if eval[int](b, `window.__marker = 1`) != 1 {
 		t.Fatal("could not set the reload marker")
@@ -323,9 +330,10 @@ func TestGenerateAndWatchProgress(t *testing.T) {
 		}
 	}
 
-	// The batches are loaded into the page once complete.
+	// The batches are loaded into the page once complete: every ledger
+	// the preview named, each against its count.
 	b.do("waiting for the batches written",
-		chromedp.WaitVisible(chromedp.CSS(".task-batches")))
+		chromedp.WaitVisible(chromedp.CSS("#task-outcome")))
 	final := eval[taskView](b, taskViewJS)
 	if final.Value != 100 || final.Percent != "100%" || final.State != "complete" {
 		t.Errorf("at the end the page shows %+v, want complete at 100%%", final)
@@ -333,8 +341,23 @@ func TestGenerateAndWatchProgress(t *testing.T) {
 	if final.Marker != 1 {
 		t.Errorf("the task page was reloaded")
 	}
-	if final.Batches != ncrCount {
-		t.Errorf("the page lists %d batches written, the preview counted %d for %s", final.Batches, ncrCount, ncrName)
+	if final.Batches != total {
+		t.Errorf("the page lists %d batches written, the preview counted %d across its ledgers", final.Batches, total)
+	}
+	if got, want := strings.Join(strings.Fields(b.text("#written-total strong")), " "), fmt.Sprintf("%d of %d written", total, total); got != want {
+		t.Errorf("the total says %q, want %q", got, want)
+	}
+	if n := b.count("#task-outcome section.written-ledger"); n != len(entries) {
+		t.Errorf("%d ledger groups, want the preview's %d", n, len(entries))
+	}
+	for _, e := range entries {
+		h := strings.Join(strings.Fields(b.text(fmt.Sprintf(`#written-%s`, e.ID))), " ")
+		if want := fmt.Sprintf("%s %d of %d written", e.Name, e.Count, e.Count); h != want {
+			t.Errorf("group heading %q, want %q", h, want)
+		}
+	}
+	if n := b.count("[data-while-running]"); n != 0 {
+		t.Errorf("the start notice is still shown above the finished task")
 	}
 	if p := b.path(); p != fmt.Sprintf("/tasks/%d", taskID) {
 		t.Errorf("the tab moved to %s", p)
@@ -394,7 +417,7 @@ func TestDoubleConfirmStartsOneTask(t *testing.T) {
 			if n := app.Sandbox.RequestCount(generationsRoute); n != 1 {
 				t.Errorf("%d generation POSTs upstream, want 1", n)
 			}
-			gens, total, err := app.Store.Generations(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), 10, 0)
+			gens, total, err := app.Store.Generations(context.Background(), mangrove.TokenHash(app.Tokens.ReadWrite), store.GenerationFilter{}, 10, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,16 +542,13 @@ func TestTaskPageWithoutJavaScript(t *testing.T) {
 	requireBrowser(t)
 	app := testapp.Start(t, testapp.Options{StepDelay: 20 * time.Millisecond, PollInterval: time.Second})
 	ncr := app.LedgerByName(t, ncrName)
-	entries := apiPreview(t, app, app.Tokens.ReadWrite, ncr.ID)
-	ncrCount := -1
-	for _, e := range entries {
-		if e.ID == ncr.ID {
-			ncrCount = e.Count
-		}
-	}
 	b := signedInTab(t, app, app.Tokens.ReadWrite, "E2E Tester")
 	if st := b.previewRange(ncr.ID, "2025-01-01", "2025-03-31"); st != http.StatusOK {
 		t.Fatalf("preview: status %d", st)
+	}
+	total := 0
+	for _, e := range apiPreview(t, app, app.Tokens.ReadWrite, ncr.ID) {
+		total += e.Count
 	}
 	b.submit("clicking Confirm", chromedp.Click(chromedp.CSS("#confirm")))
 	taskID := taskIDFromPath(t, b.path())
@@ -569,8 +589,8 @@ func TestTaskPageWithoutJavaScript(t *testing.T) {
 	if v.State != "complete" || v.Value != 100 || v.Percent != "100%" {
 		t.Errorf("without JavaScript the task page shows %+v, want complete at 100%%", v)
 	}
-	if v.Batches != ncrCount {
-		t.Errorf("without JavaScript the page lists %d batches written, want %d", v.Batches, ncrCount)
+	if v.Batches != total {
+		t.Errorf("without JavaScript the page lists %d batches written, want the preview's %d across its ledgers", v.Batches, total)
 	}
 	if n := b.count("[data-hx-get]"); n != 0 {
 		t.Errorf("without JavaScript the page still waits for %d fragments to load", n)

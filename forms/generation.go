@@ -463,3 +463,23 @@ func (f GenerationForm) Values() url.Values {
 func batchField(n int, field string) string {
 	return "batch_amounts[" + strconv.Itoa(n) + "][" + field + "]"
 }
+
+// StartValue is the form value that ParseDateStart reads back as t: the
+// date alone when t is a day's first second in UTC, RFC 3339 otherwise.
+func StartValue(t time.Time) string {
+	t = t.UTC()
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.RFC3339)
+}
+
+// EndValue is the form value that ParseDateEnd reads back as t: the date
+// alone when t is a day's last second in UTC, RFC 3339 otherwise.
+func EndValue(t time.Time) string {
+	t = t.UTC()
+	if next := t.Add(time.Second); next.Equal(next.Truncate(24 * time.Hour)) {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.RFC3339)
+}

@@ -282,3 +282,22 @@ func FuzzGenerationFormValues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDateValues: the form values of a time read back as that time.
+func FuzzDateValues(f *testing.F) {
+	f.Add(int64(1735689600)) // 2025-01-01 00:00:00
+	f.Add(int64(1743465599)) // 2025-03-31 23:59:59
+	f.Add(int64(1743465600 + 37))
+	f.Fuzz(func(t *testing.T, sec int64) {
+		tm := time.Unix(sec%4102444800, 0).UTC() // before 2100
+		if y := tm.Year(); y < MinYear || y > MaxYear {
+			return
+		}
+		if got, err := ParseDateStart(StartValue(tm)); err != nil || !got.Equal(tm) {
+			t.Fatalf("start %v → %q → %v, %v", tm, StartValue(tm), got, err)
+		}
+		if got, err := ParseDateEnd(EndValue(tm)); err != nil || !got.Equal(tm) {
+			t.Fatalf("end %v → %q → %v, %v", tm, EndValue(tm), got, err)
+		}
+	})
+}

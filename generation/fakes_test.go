@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ type fakeAPI struct {
 	start   func() (*mangrove.AsyncTask, error)
 	preview func() ([]mangrove.PreviewEntry, error)
 	batches []mangrove.Batch
+	// batchesOf, when set, are each ledger's batches instead of batches.
+	batchesOf map[string][]mangrove.Batch
 }
 
 func (f *fakeAPI) Ledger(_ context.Context, _, id string) (*mangrove.Ledger, error) {
@@ -58,8 +61,14 @@ func (f *fakeAPI) startCount() int {
 	return f.starts
 }
 
-func (f *fakeAPI) LedgerBatches(context.Context, string, string, mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
-	return &mangrove.List[mangrove.Batch]{Data: f.batches, Info: &mangrove.Info{TotalItems: len(f.batches)}}, nil
+func (f *fakeAPI) LedgerBatches(_ context.Context, _, ledgerID string, _ mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data := f.batches
+	if f.batchesOf != nil {
+		data = f.batchesOf[ledgerID]
+	}
+	return &mangrove.List[mangrove.Batch]{Data: data, Info: &mangrove.Info{TotalItems: len(data)}}, nil
 }
 
 func (f *fakeAPI) Projects(context.Context, string) ([]mangrove.Project, error) {
@@ -187,13 +196,15 @@ func (s *fakeStore) WaitSettled(ctx context.Context, id int64) (store.Generation
 	}
 }
 
-func (s *fakeStore) Generations(_ context.Context, tokenHash string, limit, offset int) ([]store.Generation, int, error) {
+func (s *fakeStore) Generations(_ context.Context, tokenHash string, f store.GenerationFilter, limit, offset int) ([]store.Generation, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var mine []store.Generation
 	for i := len(s.gens) - 1; i >= 0; i-- {
-		if s.gens[i].TokenHash == tokenHash {
-			mine = append(mine, s.gens[i])
+		g := s.gens[i]
+		if g.TokenHash == tokenHash && (f.LedgerID == "" || g.LedgerID == f.LedgerID) &&
+			(f.State == "" || g.State == f.State) && (f.UserLabel == "" || g.UserLabel == f.UserLabel) {
+			mine = append(mine, g)
 		}
 	}
 	end := min(offset+limit, len(mine))
@@ -201,6 +212,22 @@ func (s *fakeStore) Generations(_ context.Context, tokenHash string, limit, offs
 		return nil, len(mine), nil
 	}
 	return mine[offset:end], len(mine), nil
+}
+
+func (s *fakeStore) GenerationChoices(_ context.Context, tokenHash string) (store.GenerationChoices, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var c store.GenerationChoices
+	for _, g := range s.gens {
+		l := store.LedgerChoice{ID: g.LedgerID, Name: g.LedgerName}
+		if g.TokenHash == tokenHash && !slices.Contains(c.Ledgers, l) {
+			c.Ledgers = append(c.Ledgers, l)
+		}
+		if g.TokenHash == tokenHash && g.UserLabel != "" && !slices.Contains(c.Users, g.UserLabel) {
+			c.Users = append(c.Users, g.UserLabel)
+		}
+	}
+	return c, nil
 }
 
 func (s *fakeStore) UnsettledGenerations(context.Context) ([]store.Generation, error) {
@@ -219,6 +246,26 @@ func (s *fakeStore) ForgetSealedToken(_ context.Context, id int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gens[id-1].SealedToken = ""
+	return nil
+}
+
+func (s *fakeStore) AppendRunStep(_ context.Context, taskID int64, step store.RunStep) error {
+	return s.updateRun(taskID, func(r *store.RunRecord) { r.Steps = append(r.Steps, step) })
+}
+
+func (s *fakeStore) RecordWritten(_ context.Context, taskID int64, written []store.LedgerWritten) error {
+	return s.updateRun(taskID, func(r *store.RunRecord) { r.Written = written })
+}
+
+func (s *fakeStore) updateRun(taskID int64, change func(*store.RunRecord)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.gens) - 1; i >= 0; i-- {
+		if id := s.gens[i].TaskID; id != nil && *id == taskID {
+			change(&s.gens[i].Run)
+			return nil
+		}
+	}
 	return nil
 }
 

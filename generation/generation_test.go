@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,25 +303,62 @@ func TestRecordFinal(t *testing.T) {
 	})
 }
 
-func TestTaskListsProducedBatches(t *testing.T) {
+func TestTaskListsWrittenBatchesPerLedger(t *testing.T) {
 	r := newRig()
+	now := time.Now()
+	jan := func(id string, output float64, updated time.Time) mangrove.Batch {
+		return mangrove.Batch{ID: id, StartTime: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), EndTime: time.Date(2025, 1, 31, 23, 59, 59, 0, time.UTC),
+			UpdatedAt: updated, PrimaryOutput: &mangrove.PrimaryOutput{Value: output, Unit: "t"}}
+	}
+	// At preview time the ledger has one batch in the range, output 10.
+	r.api.batchesOf = map[string][]mangrove.Batch{"lgr_ncr": {jan("b_old", 10, now.Add(-time.Hour))}}
 	if o, err := r.svc.Confirm(context.Background(), previewed(t, r)); err != nil || o.Kind != Started {
 		t.Fatal(o, err)
 	}
-	now := time.Now()
-	in := mangrove.Batch{ID: "b_new", StartTime: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), EndTime: time.Date(2025, 1, 31, 23, 59, 59, 0, time.UTC), UpdatedAt: now}
-	out := mangrove.Batch{ID: "b_other_range", StartTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), EndTime: time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC), UpdatedAt: now}
-	old := mangrove.Batch{ID: "b_old", StartTime: in.StartTime, EndTime: in.EndTime, UpdatedAt: now.Add(-time.Hour)}
-	r.api.batches = []mangrove.Batch{in, out, old}
-	started := now.Add(-time.Minute)
-	r.watchers.current[42] = watcher.Snapshot{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskComplete, StartedAt: &started}}
-	task, err := r.svc.Task(context.Background(), token, 42)
-	if err != nil || task.Generation == nil {
-		t.Fatalf("task %+v, %v", task, err)
+	started, finished := now.Add(-time.Minute), now.Add(-20*time.Second)
+	otherRange := jan("b_2024", 1, now.Add(-30*time.Second))
+	otherRange.StartTime, otherRange.EndTime = otherRange.StartTime.AddDate(-1, 0, 0), otherRange.EndTime.AddDate(-1, 0, 0)
+	r.api.mu.Lock()
+	r.api.batchesOf = map[string][]mangrove.Batch{
+		// newest updated first, as asked
+		"lgr_ncr": {jan("b_later", 3, now), jan("b_old", 12, now.Add(-30*time.Second)), jan("b_new", 5, now.Add(-40*time.Second)), otherRange, jan("b_before", 7, now.Add(-2*time.Minute))},
+		"lgr_bp":  {jan("b_bp", 40, now.Add(-30*time.Second))},
 	}
-	if len(task.Batches) != 1 || task.Batches[0].ID != "b_new" {
-		t.Errorf("produced batches %+v, want only the one in range updated since the start", task.Batches)
+	r.api.mu.Unlock()
+
+	for _, state := range []string{mangrove.TaskFailed, mangrove.TaskComplete} {
+		r.watchers.current[42] = watcher.Snapshot{Task: mangrove.AsyncTask{ID: 42, State: state, StartedAt: &started, FinishedAt: &finished}}
+		task, err := r.svc.Task(context.Background(), token, 42)
+		if err != nil || task.Generation == nil || task.WrittenError != nil {
+			t.Fatalf("%s: task %+v, %v", state, task, err)
+		}
+		if len(task.Written) != 2 {
+			t.Fatalf("%s: written on %d ledgers, want the preview's 2", state, len(task.Written))
+		}
+		ncr, bp := task.Written[0], task.Written[1]
+		if ncr.LedgerID != "lgr_ncr" || ncr.Previewed != 6 || ids(ncr.Batches) != "b_old b_new" {
+			t.Errorf("%s: Net Carbon Removal %+v, want b_old and b_new (in range, updated while the task ran)", state, ncr)
+		}
+		if old, ok := ncr.Replaced["b_old"]; !ok || old.Output == nil || *old.Output != 10 {
+			t.Errorf("%s: replaced %+v, want b_old with its output at confirmation, 10", state, ncr.Replaced)
+		}
+		if bp.LedgerID != "lgr_bp" || bp.Previewed != 6 || ids(bp.Batches) != "b_bp" {
+			t.Errorf("%s: Biochar Produced %+v", state, bp)
+		}
 	}
+	g := r.store.only(t)
+	want := []store.LedgerWritten{{LedgerID: "lgr_ncr", Count: 2}, {LedgerID: "lgr_bp", Count: 1}}
+	if !slices.Equal(g.Run.Written, want) {
+		t.Errorf("recorded counts %+v, want %+v", g.Run.Written, want)
+	}
+}
+
+func ids(bs []mangrove.Batch) string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.ID)
+	}
+	return strings.Join(out, " ")
 }
 
 func TestOriginIsReadOnce(t *testing.T) {
@@ -359,5 +398,38 @@ func TestConfirmNothingToGenerate(t *testing.T) {
 	}
 	if g := r.store.only(t); g.State != store.StateRejected || g.Error != nothingToGenerate {
 		t.Errorf("audit row %+v", g)
+	}
+}
+
+func TestRunIsRecorded(t *testing.T) {
+	r := newRig(func(o *Options) { o.Sealer = prefixSealer{} })
+	if o, err := r.svc.Confirm(context.Background(), previewed(t, r)); err != nil || o.Kind != Started {
+		t.Fatal(o, err)
+	}
+	now := time.Now()
+	started, finished := now.Add(-time.Minute), now
+	jan := mangrove.Batch{ID: "b_1", StartTime: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), EndTime: time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC), UpdatedAt: now.Add(-time.Second)}
+	r.api.mu.Lock()
+	r.api.batchesOf = map[string][]mangrove.Batch{"lgr_ncr": {jan}}
+	r.api.mu.Unlock()
+	desc := func(s string) *string { return &s }
+	for i, snap := range []watcher.Snapshot{
+		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskRunning, Progress: 10, ProgressDescription: desc("Loading data")}, ObservedAt: started},
+		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskRunning, Progress: 10, ProgressDescription: desc("Loading data")}, ObservedAt: started.Add(time.Second), Retrying: "x"},
+		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskComplete, Progress: 100, StartedAt: &started, FinishedAt: &finished}, ObservedAt: finished},
+	} {
+		r.svc.Publish(42, snap)
+		if i == 0 {
+			r.svc.Publish(7, snap) // not started here: nothing recorded, no error
+		}
+	}
+	r.svc.background.Wait()
+	g := r.store.only(t)
+	if len(g.Run.Steps) < 2 || g.Run.Steps[0].Description != "Loading data" || g.Run.Steps[len(g.Run.Steps)-1].Description != mangrove.TaskComplete {
+		t.Errorf("steps %+v: want Loading data … complete", g.Run.Steps)
+	}
+	// Counted without a viewer, with the token the row kept sealed.
+	if n, ok := g.Run.WrittenTotal(); !ok || n != 1 || g.State != store.StateComplete {
+		t.Errorf("state %s, written %d %v: want complete with 1 batch counted", g.State, n, ok)
 	}
 }

@@ -43,9 +43,12 @@ type Store interface {
 	MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error
 	GenerationByTask(ctx context.Context, taskID int64) (store.Generation, error)
 	WaitSettled(ctx context.Context, id int64) (store.Generation, error)
-	Generations(ctx context.Context, tokenHash string, limit, offset int) ([]store.Generation, int, error)
+	Generations(ctx context.Context, tokenHash string, f store.GenerationFilter, limit, offset int) ([]store.Generation, int, error)
+	GenerationChoices(ctx context.Context, tokenHash string) (store.GenerationChoices, error)
 	UnsettledGenerations(ctx context.Context) ([]store.Generation, error)
 	ForgetSealedToken(ctx context.Context, id int64) error
+	AppendRunStep(ctx context.Context, taskID int64, step store.RunStep) error
+	RecordWritten(ctx context.Context, taskID int64, written []store.LedgerWritten) error
 }
 
 // Sealer seals the token a generation is confirmed with for the audit row,
@@ -103,6 +106,8 @@ type Service struct {
 	now      func() time.Time
 	changed  BatchesChanged
 	sealer   Sealer
+	// background runs the counts of finished runs' batches; Wait is for tests.
+	background sync.WaitGroup
 	// startTimeout is Options.StartTimeout.
 	startTimeout time.Duration
 	// startedAt is when the service was made: Recover settles only the

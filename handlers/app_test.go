@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -292,11 +293,28 @@ func TestGenerationFlow(t *testing.T) {
 		t.Errorf("last status progress %v", progress)
 	}
 
-	// The finished task lists the batches written on the ledger.
+	// The finished task lists the batches written on every ledger the
+	// preview named, each against its count.
 	page = b.Get(r.Location)
 	pd := doc(t, page.Body)
-	if got := pd.Find(".task-batches tbody tr").Length(); got != want[0].Count && got != countFor(want, id) {
-		t.Errorf("task page lists %d batches, preview said %d", got, countFor(want, id))
+	total := 0
+	for _, e := range want {
+		total += e.Count
+		if got := pd.Find(`section[aria-labelledby="written-` + e.ID + `"] tbody tr`).Length(); got != e.Count {
+			t.Errorf("task page lists %d batches on %s, preview said %d", got, e.Name, e.Count)
+		}
+	}
+	if got, w := strings.Join(strings.Fields(pd.Find("#written-total strong").Text()), " "), fmt.Sprintf("%d of %d written", total, total); got != w {
+		t.Errorf("task page total %q, want %q", got, w)
+	}
+	// The part the page loads when the run ends: the same, alone; opened
+	// directly, the whole page.
+	part := getWith(t, b, app.URL+r.Location+"/batches", map[string]string{"HX-Request": "true"})
+	if pd := doc(t, part.Body); part.Status != http.StatusOK || pd.Find("html head title").Length() != 0 || pd.Find("#task-outcome tbody tr").Length() != total {
+		t.Errorf("batches part: status %d, %d rows", part.Status, pd.Find("#task-outcome tbody tr").Length())
+	}
+	if full := b.Get(r.Location + "/batches"); full.Status != http.StatusOK || !strings.Contains(full.Body, "<title>") || !strings.Contains(full.Body, `id="task-outcome"`) {
+		t.Errorf("batches opened directly: status %d, not the whole page", full.Status)
 	}
 	gen, _ = app.Store.GenerationByTask(ctx, taskID)
 	if gen.State != "complete" {
@@ -489,7 +507,7 @@ func TestReadOnlyTokenGetsPermissionMessage(t *testing.T) {
 	if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "lacks Production Accounting write permission") {
 		t.Fatalf("status %d %.300s", r.Status, r.Body)
 	}
-	gens, _, err := app.Store.Generations(context.Background(), "", 10, 0)
+	gens, _, err := app.Store.Generations(context.Background(), "", store.GenerationFilter{}, 10, 0)
 	if err != nil || len(gens) != 1 || gens[0].State != "rejected" {
 		t.Fatalf("audit rows %+v (%v), want one rejected", gens, err)
 	}

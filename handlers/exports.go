@@ -25,8 +25,10 @@ const exportWriteWindow = 30 * time.Second
 
 var batchCSVHeader = []string{"id", "tracking_id", "start_time", "end_time", "state", "feedstock", "primary_output", "unit", "ledger_balance", "created_at"}
 
+// historyCSVHeader: new columns go at the end, so that spreadsheets and
+// scripts reading the columns by position keep working.
 var historyCSVHeader = []string{"id", "confirmed_at", "user", "ledger_id", "ledger_name", "start_time", "end_time",
-	"parameters", "preview_seen", "task_id", "state", "error", "finished_at"}
+	"parameters", "preview_seen", "task_id", "state", "error", "finished_at", "duration_seconds", "previewed", "written"}
 
 // exportBatches streams every batch of a ledger that matches the page's
 // filters and sort (all pages) as CSV.
@@ -49,10 +51,12 @@ func (h *Handlers) exportBatches(c echo.Context) error {
 	return h.endExport(c, w != nil, err)
 }
 
-// exportHistory streams the generation history of the user's token as CSV.
+// exportHistory streams the generations of the user's token that match the
+// history page's filters as CSV.
 func (h *Handlers) exportHistory(c echo.Context) error {
+	q, _ := forms.ParseHistoryQuery(c.QueryParams(), store.States) // invalid values fall back to defaults, as on the page
 	var w *csv.Writer
-	err := h.generation.EachGeneration(c.Request().Context(), h.currentToken(c), func(gens []store.Generation) error {
+	err := h.generation.EachGeneration(c.Request().Context(), h.currentToken(c), historyFilter(q), func(gens []store.Generation) error {
 		if w == nil {
 			w = h.startCSV(c, "generation-history.csv", historyCSVHeader)
 		}
@@ -128,15 +132,24 @@ func historyRecord(g store.Generation) []string {
 	if g.TaskID != nil {
 		task = strconv.FormatInt(*g.TaskID, 10)
 	}
-	finished := ""
+	finished, duration := "", ""
 	if g.FinishedAt != nil {
 		finished = csvTime(*g.FinishedAt)
+		duration = strconv.FormatInt(int64(generationDuration(g).Round(time.Second).Seconds()), 10)
 	}
 	return []string{
 		strconv.FormatInt(g.ID, 10), csvTime(g.CreatedAt), csvText(g.UserLabel), csvText(g.LedgerID), csvText(g.LedgerName),
 		csvTime(g.StartTime), csvTime(g.EndTime), csvText(paramsJSON(g.Params)), csvText(previewSummary(g.Preview)),
-		task, csvText(g.State), csvText(g.Error), finished,
+		task, csvText(g.State), csvText(g.Error), finished, duration, csvCount(g.PreviewedTotal()), csvCount(g.Run.WrittenTotal()),
 	}
+}
+
+// csvCount is a count, or empty when it is not known.
+func csvCount(n int, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // csvText makes a text cell safe to open in a spreadsheet: a cell starting

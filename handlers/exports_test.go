@@ -15,6 +15,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
+	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
 func parseCSV(t *testing.T, body string) [][]string {
@@ -197,7 +198,7 @@ func TestExportHistoryCSV(t *testing.T) {
 	// a row the other does not.
 	th := mangrove.TokenHash(app.Tokens.ReadWrite)
 	testapp.WaitFor(t, 60*time.Second, "both generations to be recorded as finished", func() bool {
-		gens, total, err := app.Store.Generations(context.Background(), th, 100, 0)
+		gens, total, err := app.Store.Generations(context.Background(), th, store.GenerationFilter{}, 100, 0)
 		if err != nil {
 			t.Fatalf("store: %v", err)
 		}
@@ -221,10 +222,12 @@ func TestExportHistoryCSV(t *testing.T) {
 		t.Fatalf("status %d headers %v", r.Status, r.Header)
 	}
 	rows := parseCSV(t, r.Body)
-	if strings.Join(rows[0], ",") != "id,confirmed_at,user,ledger_id,ledger_name,start_time,end_time,parameters,preview_seen,task_id,state,error,finished_at" {
+	// The first thirteen columns keep their names and places; new ones are appended.
+	if strings.Join(rows[0], ",") != "id,confirmed_at,user,ledger_id,ledger_name,start_time,end_time,parameters,preview_seen,task_id,state,error,finished_at,"+
+		"duration_seconds,previewed,written" {
 		t.Fatalf("header %v", rows[0])
 	}
-	gens, total, err := app.Store.Generations(context.Background(), th, 100, 0)
+	gens, total, err := app.Store.Generations(context.Background(), th, store.GenerationFilter{}, 100, 0)
 	if err != nil || total != 2 {
 		t.Fatalf("store: %d generations (%v)", total, err)
 	}
@@ -242,6 +245,11 @@ func TestExportHistoryCSV(t *testing.T) {
 		}
 		if !strings.Contains(row[8], "Net Carbon Removal:") {
 			t.Errorf("row %d preview %q", i+1, row[8])
+		}
+		// The written count is empty until the run's batches were counted,
+		// never a guess.
+		if n, _ := g.PreviewedTotal(); row[13] == "" || row[14] != strconv.Itoa(n) || (row[15] != "" && row[15] != strconv.Itoa(n)) {
+			t.Errorf("row %d duration %q previewed %q written %q, want a duration, %d and empty or %[5]d", i+1, row[13], row[14], row[15], n)
 		}
 	}
 }

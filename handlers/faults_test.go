@@ -370,7 +370,7 @@ func TestConfirmTimeoutIsUnknownAndNeverRetried(t *testing.T) {
 	if !strings.Contains(r.Body, "/ledgers/"+ncr+"?sort=-created_at") {
 		t.Error("the unknown-outcome page does not link to the ledger's newest batches")
 	}
-	gens, _, err := app.Store.Generations(ctx, "", 10, 0)
+	gens, _, err := app.Store.Generations(ctx, "", store.GenerationFilter{}, 10, 0)
 	if err != nil || len(gens) != 1 || gens[0].State != store.StateUnknown || !strings.Contains(gens[0].Error, "timed out") {
 		t.Fatalf("audit rows %+v (%v), want one in state unknown", gens, err)
 	}
@@ -415,7 +415,7 @@ func TestConfirmTimeoutIsUnknownAndNeverRetried(t *testing.T) {
 	if got := app.Sandbox.RequestCount(batchGenerationsRoute); got != 2 {
 		t.Fatalf("%d POSTs upstream for two keys, want 2", got)
 	}
-	gens, _, _ = app.Store.Generations(ctx, "", 10, 0)
+	gens, _, _ = app.Store.Generations(ctx, "", store.GenerationFilter{}, 10, 0)
 	if len(gens) != 2 || gens[0].State != store.StateUnknown {
 		t.Fatalf("audit rows %+v, want two, both unknown", gens)
 	}
@@ -441,7 +441,7 @@ func TestConfirmDroppedOrFailedIsUnknown(t *testing.T) {
 			if n := app.Sandbox.RequestCount(batchGenerationsRoute); n != 1 {
 				t.Fatalf("%d POSTs upstream, want 1", n)
 			}
-			gens, _, _ := app.Store.Generations(context.Background(), "", 10, 0)
+			gens, _, _ := app.Store.Generations(context.Background(), "", store.GenerationFilter{}, 10, 0)
 			if len(gens) != 1 || gens[0].State != store.StateUnknown {
 				t.Fatalf("audit rows %+v", gens)
 			}

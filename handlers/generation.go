@@ -161,7 +161,7 @@ func (h *Handlers) confirmGeneration(c echo.Context) error {
 	}
 	switch o.Kind {
 	case generation.Started:
-		return h.flashAndRedirect(c, "success", "Generation started on "+o.LedgerName+".", views.TaskPath(o.TaskID))
+		return h.flashAndRedirect(c, flashStarted, "Generation started on "+o.LedgerName+".", views.TaskPath(o.TaskID))
 	case generation.AlreadyStarted:
 		return h.flashAndRedirect(c, "info", "This generation was already confirmed; here is its task. Nothing new was started.", views.TaskPath(o.TaskID))
 	case generation.Rejected:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
 // vnuJar finds the Nu HTML Checker: VNU_JAR names vnu.jar (.ci/run installs
@@ -63,6 +64,14 @@ func renderedPages(t *testing.T) map[string]string {
 	id := app.LedgerByName(t, "Net Carbon Removal").ID
 	keep("ledger", b.Get("/ledgers/"+id), http.StatusOK)
 	keep("ledger-filter-errors", b.Get("/ledgers/"+id+"?page=-1&sort=x&state=%3Cb%3E"), http.StatusOK)
+	for _, bt := range allBatches(t, app, id, mangrove.ListOptions{Sort: []string{"start_time"}}) {
+		name := "batch-" + bt.State // one page per state: complete, error
+		if _, done := pages[name]; !done {
+			keep(name, b.Get("/batches/"+bt.ID+"?ledger="+id), http.StatusOK)
+			keep(name+"-no-ledger", b.Get("/batches/"+bt.ID), http.StatusOK)
+		}
+	}
+	keep("error-400", b.Get("/batches/bat_x?ledger=%3Cb%3E"), http.StatusBadRequest)
 	for _, l := range mustLedgers(t, app) {
 		if l.LatestModel == nil {
 			keep("ledger-no-model", b.Get("/ledgers/"+l.ID), http.StatusOK)
@@ -83,6 +92,9 @@ func renderedPages(t *testing.T) map[string]string {
 	app.WaitTask(t, app.Tokens.ReadWrite, taskID, 60*time.Second)
 	keep("task-complete", b.Get(r.Location), http.StatusOK)
 	keep("history", b.Get("/tasks"), http.StatusOK)
+	keep("history-filtered", b.Get("/tasks?"+url.Values{"ledger": {id}, "state": {"complete"}, "user": {"Test User"}}.Encode()), http.StatusOK)
+	keep("history-filter-errors", b.Get("/tasks?page=0&ledger=%3Cb%3E&state=running"), http.StatusOK)
+	keep("history-no-match", b.Get("/tasks?state=failed"), http.StatusOK)
 	keep("error-404", b.Get("/ledgers/lgr_doesnotexist"), http.StatusNotFound)
 	keep("error-no-route", b.Get("/no/such/page"), http.StatusNotFound)
 

@@ -61,8 +61,9 @@ func (h *Handlers) showLedger(c echo.Context) error {
 		StateOptions: batchStates,
 		ExportURL:    batchesExportURL(id, q),
 		Chart:        chartData(page.Chart),
-		Batches:      batchRows(page.Batches.Data),
+		Batches:      ledgerBatchRows(id, page.Batches.Data),
 	}
+	p.Coverage = coverageProps(id, page.Coverage, noGenerateReason(row, p.Layout))
 	if row.HasModel() {
 		if page.InputsErr != nil {
 			p.InputsError = inputsErrorMessage(page.InputsErr)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
+	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
 // opsMetrics reads /metrics into series → value, the series written as in
@@ -357,7 +358,7 @@ func TestUserHeaderNamesAuditUser(t *testing.T) {
 			if r.Status != http.StatusSeeOther {
 				t.Fatalf("confirm: %d %.300s", r.Status, r.Body)
 			}
-			gens, _, err := app.Store.Generations(context.Background(), "", 10, 0)
+			gens, _, err := app.Store.Generations(context.Background(), "", store.GenerationFilter{}, 10, 0)
 			if err != nil || len(gens) != 1 {
 				t.Fatalf("audit rows %v %v", gens, err)
 			}

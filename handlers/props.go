@@ -77,6 +77,16 @@ func batchRows(bs []mangrove.Batch) []views.BatchRow {
 	return rows
 }
 
+// ledgerBatchRows are the rows of batches listed under one ledger: each
+// row's link to its batch page names that ledger.
+func ledgerBatchRows(ledgerID string, bs []mangrove.Batch) []views.BatchRow {
+	rows := batchRows(bs)
+	for i := range rows {
+		rows[i].LedgerID = ledgerID
+	}
+	return rows
+}
+
 // chartData is the chart as the page's script takes it: in columns.
 func chartData(c *ledgers.Chart) *views.ChartData {
 	if c == nil {
@@ -92,9 +102,10 @@ func chartData(c *ledgers.Chart) *views.ChartData {
 	return d
 }
 
-// pager builds the pagination props, tolerating an absent info block.
+// pager builds the batch list's pagination props, tolerating an absent
+// info block.
 func pager(info *mangrove.Info, page, pageSize, items int, pageURL func(int) string) views.Pager {
-	p := views.Pager{Page: page, TotalPages: page, TotalItems: items, PageURL: pageURL}
+	p := views.Pager{Page: page, TotalPages: page, TotalItems: items, One: "batch", Many: "batches", PageURL: pageURL}
 	if info != nil {
 		p.TotalItems = info.TotalItems
 		if pageSize > 0 {
@@ -220,24 +231,4 @@ func previewSummary(entries []store.PreviewEntry) string {
 		parts[i] = fmt.Sprintf("%s: %d", e.LedgerName, e.Count)
 	}
 	return strings.Join(parts, "; ")
-}
-
-func paramSummary(p store.GenerationParams) string {
-	if p.Version == 0 { // nothing recorded, or not readable
-		return ""
-	}
-	var parts []string
-	if n := len(p.DataPointIDs); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d data point ids", n))
-	}
-	if n := len(p.SkippedDataPointTypeIDs); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d skipped inputs", n))
-	}
-	if n := len(p.BatchAmounts); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d custom amounts", n))
-	}
-	if len(parts) == 0 {
-		return "defaults"
-	}
-	return strings.Join(parts, ", ")
 }

@@ -41,6 +41,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	a.GET("/ledgers/:id/preview", h.previewGeneration)
 	a.POST("/ledgers/:id/preview", h.redirectToPreview)
 	a.POST("/ledgers/:id/generations", h.confirmGeneration)
+	a.GET("/batches/:id", h.showBatch)
 	a.GET("/tasks", h.showHistory)
 	a.GET("/tasks.csv", h.exportHistory)
 	a.GET("/tasks/:id", h.showTask)

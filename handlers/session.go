@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,6 +158,15 @@ func (h *Handlers) flashAndRedirect(c echo.Context, kind, msg, to string) error 
 	return redirect(c, to)
 }
 
+// flashStarted is the kind of the flash announcing a started generation:
+// shown as a success while the task runs (views.Flash.WhileRunning).
+const flashStarted = "started"
+
+// withoutWhileRunning drops the flashes a finished task's state overtakes.
+func withoutWhileRunning(fs []views.Flash) []views.Flash {
+	return slices.DeleteFunc(fs, func(f views.Flash) bool { return f.WhileRunning })
+}
+
 // popFlashes takes the queued messages out of the session, and marks the
 // session for saving with the page that shows them (render does it).
 func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
@@ -173,7 +183,11 @@ func (h *Handlers) popFlashes(c echo.Context) []views.Flash {
 		if !ok {
 			continue
 		}
-		out = append(out, views.Flash{Kind: kind, Message: msg})
+		f := views.Flash{Kind: kind, Message: msg}
+		if kind == flashStarted {
+			f.Kind, f.WhileRunning = "success", true
+		}
+		out = append(out, f)
 	}
 	return out
 }

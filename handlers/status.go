@@ -40,11 +40,11 @@ func statusProps(snap watcher.Snapshot, gen *store.Generation) views.TaskStatusP
 	switch {
 	case gen != nil:
 		s.LedgerID, s.LedgerName = gen.LedgerID, gen.LedgerName
-		if t.State == mangrove.TaskComplete {
-			s.BatchesURL = views.TaskBatchesPath(t.ID)
+		if t.Terminal() {
+			s.OutcomeURL = views.TaskBatchesPath(t.ID)
 		}
-	case t.State == mangrove.TaskComplete:
-		s.BatchesError = views.NotOurTask
+	case t.Terminal():
+		s.NotOurs = true
 	}
 	return s
 }

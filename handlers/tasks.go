@@ -30,46 +30,54 @@ func (h *Handlers) showTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.renderTaskPage(c, t)
+}
+
+// renderTaskPage renders a task's full page from what Task read.
+func (h *Handlers) renderTaskPage(c echo.Context, t *generation.Task) error {
+	id := t.Snapshot.Task.ID
 	p := views.TaskPageProps{
 		Layout: h.layout(c, fmt.Sprintf("Task %d", id), "tasks"),
 		Status: statusProps(t.Snapshot, t.Generation),
 	}
-	if t.Generation != nil && t.Snapshot.Task.State == "complete" {
-		p.Status.Batches, p.Status.BatchesError = producedRows(t)
-	}
-	if !t.Snapshot.Terminal() {
+	if t.Snapshot.Terminal() {
+		// The start was announced on the way here; the state says more now.
+		p.Layout.Flashes = withoutWhileRunning(p.Layout.Flashes)
+	} else {
 		p.EventsURL = views.TaskEventsPath(id)
 	}
 	if g := t.Generation; g != nil {
+		p.Generation = views.TaskGeneration{LedgerName: g.LedgerName, Start: g.StartTime, End: g.EndTime}
+		p.Layout.Title = fmt.Sprintf("Task %d · %s", id, p.Generation.Heading())
 		p.StartedBy = g.UserLabel
 		created := g.CreatedAt
 		p.Confirmed = &created
 		p.Params = paramList(*g)
+		if t.Snapshot.Terminal() {
+			o := taskOutcome(t)
+			p.Status.Outcome = &o
+		}
 	}
 	return h.render(c, http.StatusOK, views.TaskPage(p))
 }
 
-// showTaskBatches is the fragment the page loads when a task completes
-// while it is open.
+// showTaskBatches is the part the page loads when a task ends while it is
+// open: what the run wrote. Opened directly (not by htmx), it is the whole
+// task page.
 func (h *Handlers) showTaskBatches(c echo.Context) error {
 	id, err := taskIDParam(c)
 	if err != nil {
 		return err
 	}
+	if c.Request().Header.Get("HX-Request") != "true" {
+		return h.showTask(c)
+	}
 	t, err := h.generation.TaskBatches(c.Request().Context(), h.currentToken(c), id)
 	if err != nil {
 		return err
 	}
-	if t.Generation == nil {
-		return h.render(c, http.StatusOK, views.TaskBatches(nil, views.NotOurTask))
+	if t.Generation == nil || !t.Snapshot.Terminal() {
+		return h.render(c, http.StatusOK, views.NotOursPart())
 	}
-	rows, msg := producedRows(t)
-	return h.render(c, http.StatusOK, views.TaskBatches(rows, msg))
-}
-
-func producedRows(t *generation.Task) ([]views.BatchRow, string) {
-	if t.BatchesError != nil {
-		return nil, "The batches could not be loaded right now; open the ledger to see them."
-	}
-	return batchRows(t.Batches), ""
+	return h.render(c, http.StatusOK, views.TaskOutcomePart(taskOutcome(t)))
 }

@@ -156,9 +156,14 @@ func TestHostileNamesRenderAsText(t *testing.T) {
 		pages++
 		last = checkInert(t, "event fragment "+ev.id, "<html><body>"+ev.data+"</body></html>")
 	}
-	// The final fragment links to the ledger by name.
-	if last == nil || !textHas(last, "body", evilLedger) {
-		t.Errorf("the final event fragment does not name the ledger as text")
+	if last == nil {
+		t.Fatal("no status fragment")
+	}
+	// The outcome the final fragment loads names the ledgers it wrote on.
+	part := getWith(t, b, app.URL+task+"/batches", map[string]string{"HX-Request": "true"})
+	pages++
+	if d := checkInert(t, "outcome part", "<html><body>"+part.Body+"</body></html>"); !textHas(d, "#task-outcome h3", evilLedger) {
+		t.Errorf("the outcome does not name the ledger as text")
 	}
 	page("finished task page", b.Get(task), map[string]string{"main": evilLedger})
 	page("history", b.Get("/tasks"), map[string]string{"main": evilLedger})

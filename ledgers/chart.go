@@ -53,36 +53,51 @@ func (s *Service) keepChart(ctx context.Context, token, ledgerID string, recent 
 	return c
 }
 
+// recentRead is the chart's pages of a ledger's batches, newest first. The
+// coverage starts from them too.
+type recentRead struct {
+	batches []mangrove.Batch
+	// more says the list goes on after them; total is its page count when
+	// the API gives one, else 0.
+	more  bool
+	total int
+}
+
+// recentOptions are page n of a ledger's batches, most recent first: the
+// chart's pages and the coverage's further ones, so they share the cache.
+func recentOptions(n int) mangrove.ListOptions {
+	return mangrove.ListOptions{Page: n, PageSize: chartPageSize, Sort: []string{"-start_time", "-id"}}
+}
+
 // recentBatches reads the most recent batches by period start, whatever the
 // table's filters and page: its chartPages pages at once, so the chart costs
 // no round of calls after the table's. A page past the last comes back
 // empty. The reads are bounded by chartTimeout: the chart is extra and must
 // not hold the page up.
-func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) ([]mangrove.Batch, error) {
+func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) (recentRead, error) {
 	ctx, cancel := context.WithTimeout(ctx, chartTimeout)
 	defer cancel()
 	pages := make([]*mangrove.List[mangrove.Batch], chartPages)
 	errs := make([]error, chartPages)
 	var wg sync.WaitGroup
 	for i := range pages {
-		wg.Go(func() {
-			pages[i], errs[i] = s.api.LedgerBatches(ctx, token, ledgerID, mangrove.ListOptions{
-				Page: i + 1, PageSize: chartPageSize, Sort: []string{"-start_time", "-id"},
-			})
-		})
+		wg.Go(func() { pages[i], errs[i] = s.api.LedgerBatches(ctx, token, ledgerID, recentOptions(i+1)) })
 	}
 	wg.Wait()
-	var out []mangrove.Batch
+	var r recentRead
 	for i, l := range pages {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return recentRead{}, errs[i]
 		}
-		out = append(out, l.Data...)
-		if _, more := l.NextPageAfter(i + 1); !more {
+		if i == 0 && l.Info != nil {
+			r.total = l.Info.TotalPages
+		}
+		r.batches = append(r.batches, l.Data...)
+		if _, r.more = l.NextPageAfter(i + 1); !r.more {
 			break
 		}
 	}
-	return out[:min(len(out), ChartBatchLimit)], nil
+	return r, nil
 }
 
 // ChartOf turns batches into the chart; it is nil when nothing can be drawn.

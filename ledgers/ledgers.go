@@ -1,8 +1,9 @@
 // Package ledgers reads what the browsing pages show: the ledgers, one
 // ledger's page (ledger, required inputs, a page of batches, the output
-// chart) and every batch for an export. The API it is given keeps reads for
-// a few seconds per token (internal/apicache); the charts drawn from them
-// are kept here, so moving between pages costs the API little.
+// chart, the coverage), one batch's page and every batch for an export. The
+// API it is given keeps reads for a few seconds per token
+// (internal/apicache); the charts and coverages drawn from them are kept
+// here, so moving between pages costs the API little.
 package ledgers
 
 import (
@@ -23,13 +24,17 @@ type API interface {
 	Ledger(ctx context.Context, token, ledgerID string) (*mangrove.Ledger, error)
 	RequiredInputs(ctx context.Context, token, ledgerID string) ([]mangrove.RequiredInput, error)
 	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
+	Batch(ctx context.Context, token, batchID string) (*mangrove.BatchDetail, error)
+	// Projects and ProjectEvents date the data the coverage runs to.
+	Projects(ctx context.Context, token string) ([]mangrove.Project, error)
+	ProjectEvents(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.Event], error)
 }
 
 // Chart cache lifetime and bound.
 const (
-	// ChartCacheTTL is how long a ledger's chart is reused for the same
-	// token, so paging and filtering the table does not read its batches
-	// again. Any generation that starts or finishes clears it.
+	// ChartCacheTTL is how long a ledger's chart and coverage are reused
+	// for the same token, so paging and filtering the table does not read
+	// its batches again. Any generation that starts or finishes clears them.
 	ChartCacheTTL = 30 * time.Second
 	chartCacheMax = 256
 )
@@ -42,9 +47,12 @@ type Options struct {
 
 // Service reads the browsing pages' data.
 type Service struct {
-	api    API
-	log    *slog.Logger
-	charts *ttlcache.Cache[chartKey, *Chart]
+	api        API
+	log        *slog.Logger
+	now        func() time.Time
+	charts     *ttlcache.Cache[chartKey, *Chart]
+	coverages  *ttlcache.Cache[chartKey, *Coverage]
+	dataRanges *ttlcache.Cache[string, DataRange] // by token hash
 }
 
 type chartKey struct{ token, ledgerID string }
@@ -54,10 +62,16 @@ func New(api API, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return &Service{
-		api:    api,
-		log:    o.Logger,
-		charts: ttlcache.New[chartKey, *Chart](ChartCacheTTL, chartCacheMax, o.Now),
+		api:        api,
+		log:        o.Logger,
+		now:        o.Now,
+		charts:     ttlcache.New[chartKey, *Chart](ChartCacheTTL, chartCacheMax, o.Now),
+		coverages:  ttlcache.New[chartKey, *Coverage](ChartCacheTTL, chartCacheMax, o.Now),
+		dataRanges: ttlcache.New[string, DataRange](dataRangeTTL, chartCacheMax, o.Now),
 	}
 }
 
@@ -76,25 +90,34 @@ type Page struct {
 	Batches   *mangrove.List[mangrove.Batch]
 	// Chart is nil when there is nothing to draw or it could not be read.
 	Chart *Chart
+	// Coverage is nil when the batches could not be read.
+	Coverage *Coverage
 }
 
-// LedgerPage reads a ledger, its required inputs, one page of its batches
-// and its chart all at once: one round of API calls.
+// LedgerPage reads a ledger, its required inputs, one page of its batches,
+// its chart and what its coverage needs all at once: one round of API
+// calls. The coverage may need one more (keepCoverage); the chart and the
+// coverage are kept, so a repeated view makes only the table's call.
 func (s *Service) LedgerPage(ctx context.Context, token, id string, q forms.BatchListQuery) (*Page, error) {
 	var (
 		wg         sync.WaitGroup
 		ledger     *mangrove.Ledger
 		p          Page
-		recent     []mangrove.Batch
+		cov        coverageReads
 		lerr, berr error
-		cerr       error
 	)
-	chart, cached := s.charts.Get(chartKey{token: mangrove.TokenHash(token), ledgerID: id})
+	key := chartKey{token: mangrove.TokenHash(token), ledgerID: id}
+	chart, chartKept := s.charts.Get(key)
+	coverage, coverageKept := s.coverages.Get(key)
+	cov.data, cov.dataKept = s.dataRanges.Get(key.token)
 	wg.Go(func() { ledger, lerr = s.api.Ledger(ctx, token, id) })
 	wg.Go(func() { p.Inputs, p.InputsErr = s.api.RequiredInputs(ctx, token, id) })
 	wg.Go(func() { p.Batches, berr = s.api.LedgerBatches(ctx, token, id, ListOptions(q)) })
-	if !cached {
-		wg.Go(func() { recent, cerr = s.recentBatches(ctx, token, id) })
+	if !chartKept || !coverageKept {
+		wg.Go(func() { cov.recent, cov.recentErr = s.recentBatches(ctx, token, id) })
+	}
+	if !coverageKept && !cov.dataKept {
+		wg.Go(func() { cov.projects, cov.projectsErr = s.api.Projects(ctx, token) })
 	}
 	wg.Wait()
 	if lerr != nil {
@@ -104,9 +127,13 @@ func (s *Service) LedgerPage(ctx context.Context, token, id string, q forms.Batc
 		return nil, berr
 	}
 	p.Ledger = *ledger
-	p.Chart = chart
-	if !cached {
-		p.Chart = s.keepChart(ctx, token, id, recent, cerr, mangrove.Deref(ledger.Unit))
+	p.Chart, p.Coverage = chart, coverage
+	if !chartKept {
+		recent := cov.recent.batches[:min(len(cov.recent.batches), ChartBatchLimit)]
+		p.Chart = s.keepChart(ctx, token, id, recent, cov.recentErr, mangrove.Deref(ledger.Unit))
+	}
+	if !coverageKept {
+		p.Coverage = s.keepCoverage(ctx, token, *ledger, cov)
 	}
 	return &p, nil
 }
@@ -126,13 +153,21 @@ func ListOptions(q forms.BatchListQuery) mangrove.ListOptions {
 	return opts
 }
 
-// BatchesChanged drops every chart: a generation may have changed them.
-// The token is the generation's (unused: charts of every token go).
-func (s *Service) BatchesChanged(string) { s.charts.Clear() }
+// BatchesChanged drops every chart and coverage: a generation may have
+// changed them. The token is the generation's (unused: those of every
+// token go). The data's ranges stay: a generation records no data.
+func (s *Service) BatchesChanged(string) {
+	s.charts.Clear()
+	s.coverages.Clear()
+}
 
-// ClearCaches forgets every chart, so the next page view draws it again;
-// for load tests and benchmarks that measure the uncached path.
-func (s *Service) ClearCaches() { s.charts.Clear() }
+// ClearCaches forgets every chart, coverage and data range, so the next
+// page view reads them again; for load tests and benchmarks that measure
+// the uncached path.
+func (s *Service) ClearCaches() {
+	s.BatchesChanged("")
+	s.dataRanges.Clear()
+}
 
 // CheckToken makes the cheapest call that needs a token, to tell whether
 // Mangrove accepts it (sign-in) or answers at all (readiness).

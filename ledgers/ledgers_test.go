@@ -125,10 +125,12 @@ func (b *barrierAPI) LedgerBatches(ctx context.Context, tok, id string, o mangro
 }
 
 // TestLedgerPageIsOneRound: a first view makes all its calls at once (the
-// ledger, its inputs, the table and the chart's pages): none waits for
-// another's answer, so against a slow API the page costs one round trip.
+// ledger, its inputs, the table, the chart's pages and the projects the
+// coverage dates its data by): none waits for another's answer, so against
+// a slow API the page costs one round trip. (A token's first view adds one
+// for the projects' events: TestLedgerPageCoverageRounds.)
 func TestLedgerPageIsOneRound(t *testing.T) {
-	want := 3 + chartPages
+	want := 3 + chartPages + 1
 	api := &barrierAPI{Rounds: testkit.NewRounds(want)}
 	s := New(api, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

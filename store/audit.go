@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -22,6 +25,10 @@ const (
 	StateComplete   = "complete"
 	StateFailed     = "failed"
 )
+
+// States are the generation states, in the order a row can pass through
+// them.
+var States = []string{StateSubmitting, StateStarted, StateUnknown, StateRejected, StateComplete, StateFailed}
 
 // ErrStateConflict is returned when a transition is asked of a generation
 // whose current state does not allow it (for example MarkStarted on a
@@ -68,6 +75,18 @@ type Generation struct {
 // Terminal reports whether the generation has reached a final state.
 func (g Generation) Terminal() bool {
 	return g.State == StateRejected || g.State == StateComplete || g.State == StateFailed
+}
+
+// PreviewedTotal is the number of batches the confirmed preview counted
+// across its ledgers; ok is false when no preview was recorded.
+func (g Generation) PreviewedTotal() (total int, ok bool) {
+	if g.Preview == nil {
+		return 0, false
+	}
+	for _, e := range g.Preview {
+		total += e.Count
+	}
+	return total, true
 }
 
 const generationColumns = `id, created_at, user_label, token_hash, ledger_id, ledger_name,
@@ -332,20 +351,46 @@ func (s *Store) GenerationByTask(ctx context.Context, taskID int64) (Generation,
 		`SELECT `+generationColumns+` FROM generations WHERE task_id = ? ORDER BY id DESC LIMIT 1`, taskID))
 }
 
+// GenerationFilter narrows a listing of generations; an empty field
+// matches every row.
+type GenerationFilter struct {
+	LedgerID  string
+	State     string // one of States
+	UserLabel string
+}
+
+// where is the WHERE clause (with its arguments) of the generations begun
+// with tokenHash (every token's when it is "") that match f. Every
+// condition is an equality, so a token's listing stays on the
+// generations_token_hash index (token_hash, id).
+func (f GenerationFilter) where(tokenHash string) (string, []any) {
+	var conds []string
+	var args []any
+	for _, c := range []struct{ column, value string }{
+		{"token_hash", tokenHash}, {"ledger_id", f.LedgerID}, {"state", f.State}, {"user_label", f.UserLabel},
+	} {
+		if c.value != "" {
+			conds, args = append(conds, c.column+" = ?"), append(args, c.value)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
 // Generations lists generations newest first, limited to those begun with
-// tokenHash unless it is "", and returns the total count of matching rows.
-// A limit <= 0 means 25 and is capped at 500; a negative offset means 0.
-func (s *Store) Generations(ctx context.Context, tokenHash string, limit, offset int) ([]Generation, int, error) {
+// tokenHash unless it is "" and to those matching f, and returns the total
+// count of matching rows. A limit <= 0 means 25 and is capped at 500; a
+// negative offset means 0.
+func (s *Store) Generations(ctx context.Context, tokenHash string, f GenerationFilter, limit, offset int) ([]Generation, int, error) {
 	if limit <= 0 {
 		limit = 25
 	}
 	limit = min(limit, 500)
 	offset = max(offset, 0)
 
-	where, args := "", []any{}
-	if tokenHash != "" {
-		where, args = " WHERE token_hash = ?", append(args, tokenHash)
-	}
+	where, args := f.where(tokenHash)
 	var total int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM generations`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count generations: %w", err)
@@ -368,6 +413,92 @@ func (s *Store) Generations(ctx context.Context, tokenHash string, limit, offset
 		return nil, 0, fmt.Errorf("store: list generations: %w", err)
 	}
 	return out, total, nil
+}
+
+// MaxGenerationChoices bounds each list GenerationChoices returns. The
+// lists are read on every view of the history, and a longer one would be
+// no use as a drop-down anyway.
+const MaxGenerationChoices = 100
+
+// LedgerChoice is a ledger that generations were confirmed on, by the name
+// its latest generation recorded.
+type LedgerChoice struct {
+	ID, Name string
+}
+
+// GenerationChoices are the values the generations of one token have, to
+// filter them by: at most MaxGenerationChoices of each, sorted by name.
+type GenerationChoices struct {
+	Ledgers []LedgerChoice
+	Users   []string // user labels; rows without one are left out
+}
+
+// The queries of GenerationChoices; both search the generations_token_hash
+// index. The bare ledger_name comes from the row of max(id) (SQLite's rule
+// for bare columns beside max()): the name as last recorded.
+const (
+	ledgerChoicesQuery = `SELECT ledger_id, ledger_name, max(id) FROM generations
+		WHERE token_hash = ? GROUP BY ledger_id LIMIT ?`
+	userChoicesQuery = `SELECT DISTINCT user_label FROM generations
+		WHERE token_hash = ? AND user_label != '' ORDER BY user_label COLLATE NOCASE, user_label LIMIT ?`
+)
+
+// GenerationChoices returns the ledgers and users of the generations begun
+// with tokenHash.
+func (s *Store) GenerationChoices(ctx context.Context, tokenHash string) (GenerationChoices, error) {
+	ledgers, err := s.ledgerChoices(ctx, tokenHash)
+	if err != nil {
+		return GenerationChoices{}, err
+	}
+	users, err := s.userChoices(ctx, tokenHash)
+	if err != nil {
+		return GenerationChoices{}, err
+	}
+	return GenerationChoices{Ledgers: ledgers, Users: users}, nil
+}
+
+func (s *Store) ledgerChoices(ctx context.Context, tokenHash string) ([]LedgerChoice, error) {
+	rows, err := s.db.QueryContext(ctx, ledgerChoicesQuery, tokenHash, MaxGenerationChoices)
+	if err != nil {
+		return nil, fmt.Errorf("store: ledgers of generations: %w", err)
+	}
+	defer rows.Close()
+	var out []LedgerChoice
+	for rows.Next() {
+		var l LedgerChoice
+		var id int64
+		if err := rows.Scan(&l.ID, &l.Name, &id); err != nil {
+			return nil, fmt.Errorf("store: ledgers of generations: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: ledgers of generations: %w", err)
+	}
+	slices.SortFunc(out, func(a, b LedgerChoice) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func (s *Store) userChoices(ctx context.Context, tokenHash string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, userChoicesQuery, tokenHash, MaxGenerationChoices)
+	if err != nil {
+		return nil, fmt.Errorf("store: users of generations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("store: users of generations: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: users of generations: %w", err)
+	}
+	return out, nil
 }
 
 // settlePoll is how often WaitSettled looks at the row.

@@ -131,7 +131,7 @@ func TestBeginGenerationConcurrent(t *testing.T) {
 	if nCreated != 1 {
 		t.Fatalf("%d callers got created=true, want exactly 1", nCreated)
 	}
-	_, total, err := s.Generations(ctx, "", 100, 0)
+	_, total, err := s.Generations(ctx, "", GenerationFilter{}, 100, 0)
 	if err != nil || total != 1 {
 		t.Fatalf("total rows = %d, %v; want 1", total, err)
 	}
@@ -391,7 +391,7 @@ func TestGenerationsListing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gens, total, err := s.Generations(ctx, tt.token, tt.limit, tt.offset)
+			gens, total, err := s.Generations(ctx, tt.token, GenerationFilter{}, tt.limit, tt.offset)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -508,5 +508,213 @@ func TestUnsettledGenerations(t *testing.T) {
 		if err != nil || g.SealedToken != "" {
 			t.Errorf("settled row %d (%s) keeps sealed token %q (%v)", id, g.State, g.SealedToken, err)
 		}
+	}
+}
+
+// beginOn begins a generation of tokenHash on ledger id (named name) by
+// user, and moves it to state.
+func beginOn(t *testing.T, s *Store, tokenHash, id, name, user, state string) Generation {
+	t.Helper()
+	ctx := context.Background()
+	params := fmt.Sprintf("params-%d", time.Now().UnixNano())
+	key := issueKey(t, s, tokenHash, params)
+	in := testGeneration(tokenHash)
+	in.LedgerID, in.LedgerName, in.UserLabel = id, name, user
+	g, _, err := s.BeginGeneration(ctx, key, params, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskID := g.ID + 1000
+	switch state {
+	case StateSubmitting:
+	case StateRejected:
+		err = s.MarkRejected(ctx, g.ID, "no")
+	case StateUnknown:
+		err = s.MarkUnknown(ctx, g.ID, "timeout")
+	default:
+		err = s.MarkStarted(ctx, g.ID, taskID)
+		if err == nil && state != StateStarted {
+			err = s.MarkFinished(ctx, taskID, state, "", time.Time{})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.State = state
+	return g
+}
+
+func TestGenerationsFilter(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	rows := []struct{ token, ledger, user, state string }{
+		{"alice", "lgr_ncr", "Ana", StateComplete},
+		{"alice", "lgr_bp", "Ana", StateFailed},
+		{"alice", "lgr_ncr", "Ben", StateStarted},
+		{"alice", "lgr_ncr", "Ana", StateRejected},
+		{"alice", "lgr_bp", "", StateComplete},
+		{"bob", "lgr_ncr", "Ana", StateComplete}, // another token: never listed for alice
+	}
+	var ids []int64
+	for _, r := range rows {
+		clock.Advance(time.Minute)
+		ids = append(ids, beginOn(t, s, r.token, r.ledger, "Ledger "+r.ledger, r.user, r.state).ID)
+	}
+	newestFirst := func(idx ...int) []int64 {
+		var out []int64
+		for i := len(idx) - 1; i >= 0; i-- {
+			out = append(out, ids[idx[i]])
+		}
+		return out
+	}
+
+	tests := []struct {
+		name   string
+		token  string
+		filter GenerationFilter
+		want   []int64
+	}{
+		{"None", "alice", GenerationFilter{}, newestFirst(0, 1, 2, 3, 4)},
+		{"Ledger", "alice", GenerationFilter{LedgerID: "lgr_ncr"}, newestFirst(0, 2, 3)},
+		{"State", "alice", GenerationFilter{State: StateComplete}, newestFirst(0, 4)},
+		{"User", "alice", GenerationFilter{UserLabel: "Ana"}, newestFirst(0, 1, 3)},
+		{"LedgerAndState", "alice", GenerationFilter{LedgerID: "lgr_ncr", State: StateComplete}, newestFirst(0)},
+		{"All", "alice", GenerationFilter{LedgerID: "lgr_bp", State: StateFailed, UserLabel: "Ana"}, newestFirst(1)},
+		{"NoMatch", "alice", GenerationFilter{LedgerID: "lgr_ncr", State: StateFailed}, nil},
+		{"UnknownLedger", "alice", GenerationFilter{LedgerID: "lgr_none"}, nil},
+		{"OtherToken", "bob", GenerationFilter{LedgerID: "lgr_ncr"}, newestFirst(5)},
+		{"EveryToken", "", GenerationFilter{UserLabel: "Ana", State: StateComplete}, newestFirst(0, 5)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gens, total, err := s.Generations(ctx, tt.token, tt.filter, 100, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, g := range gens {
+				got = append(got, g.ID)
+				f := tt.filter
+				if (tt.token != "" && g.TokenHash != tt.token) || (f.LedgerID != "" && g.LedgerID != f.LedgerID) ||
+					(f.State != "" && g.State != f.State) || (f.UserLabel != "" && g.UserLabel != f.UserLabel) {
+					t.Errorf("row %+v does not match %+v", g, f)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || total != len(tt.want) {
+				t.Errorf("got %v total %d, want %v total %d", got, total, tt.want, len(tt.want))
+			}
+			// The count is of every match, not of the page.
+			if len(tt.want) > 1 {
+				page, total, err := s.Generations(ctx, tt.token, tt.filter, 1, 1)
+				if err != nil || total != len(tt.want) || len(page) != 1 || page[0].ID != tt.want[1] {
+					t.Errorf("second page of one: %v total %d (%v)", page, total, err)
+				}
+			}
+		})
+	}
+}
+
+func TestGenerationChoices(t *testing.T) {
+	s, clock := openTest(t)
+	ctx := context.Background()
+	for _, r := range []struct{ token, ledger, name, user string }{
+		{"alice", "lgr_b", "biochar Produced", "Ben"},
+		{"alice", "lgr_a", "Net Carbon Removal (old name)", "Ana"},
+		{"alice", "lgr_a", "Net Carbon Removal", "Ana"},
+		{"alice", "lgr_c", "Another", ""},
+		{"alice", "lgr_c", "Another", "ana lower"},
+		{"bob", "lgr_z", "Bob's ledger", "Zoe"},
+	} {
+		clock.Advance(time.Minute)
+		beginOn(t, s, r.token, r.ledger, r.name, r.user, StateComplete)
+	}
+
+	got, err := s.GenerationChoices(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLedgers := []LedgerChoice{{"lgr_c", "Another"}, {"lgr_b", "biochar Produced"}, {"lgr_a", "Net Carbon Removal"}}
+	if !reflect.DeepEqual(got.Ledgers, wantLedgers) {
+		t.Errorf("ledgers %v, want %v (by name, any case; each by its latest name)", got.Ledgers, wantLedgers)
+	}
+	if !reflect.DeepEqual(got.Users, []string{"Ana", "ana lower", "Ben"}) {
+		t.Errorf("users %q, want Ana, ana lower and Ben (by name, any case; no empty label, no other token's)", got.Users)
+	}
+
+	none, err := s.GenerationChoices(ctx, "carol")
+	if err != nil || len(none.Ledgers) != 0 || len(none.Users) != 0 {
+		t.Errorf("a token without generations: %+v, %v", none, err)
+	}
+
+	t.Run("Bounded", func(t *testing.T) {
+		s, _ := openTest(t)
+		for i := range MaxGenerationChoices + 1 {
+			beginOn(t, s, "alice", fmt.Sprintf("lgr_%03d", i), "L", fmt.Sprintf("user %03d", i), StateSubmitting)
+		}
+		got, err := s.GenerationChoices(ctx, "alice")
+		if err != nil || len(got.Ledgers) != MaxGenerationChoices || len(got.Users) != MaxGenerationChoices {
+			t.Errorf("%d ledgers, %d users (%v), want %d of each", len(got.Ledgers), len(got.Users), err, MaxGenerationChoices)
+		}
+	})
+}
+
+// TestGenerationsQueryPlan: a token's listing, filtered or not, its count
+// and the filter choices search the token's index instead of scanning the
+// table.
+func TestGenerationsQueryPlan(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	queries := map[string][]any{
+		ledgerChoicesQuery: {"tok", MaxGenerationChoices},
+		userChoicesQuery:   {"tok", MaxGenerationChoices},
+	}
+	for _, f := range []GenerationFilter{
+		{}, {LedgerID: "l"}, {State: StateComplete}, {State: StateStarted}, {UserLabel: "u"},
+		{LedgerID: "l", State: StateFailed, UserLabel: "u"},
+	} {
+		where, args := f.where("tok")
+		queries[`SELECT count(*) FROM generations`+where] = args
+		queries[`SELECT `+generationColumns+` FROM generations`+where+` ORDER BY id DESC LIMIT ? OFFSET ?`] = append(args, 50, 0)
+	}
+	for q, args := range queries {
+		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "INDEX generations_token_hash (token_hash=?)") || strings.Contains(joined, "SCAN generations") {
+			t.Errorf("plan of %s\n%s", q, joined)
+		}
+	}
+}
+
+func TestPreviewedTotal(t *testing.T) {
+	tests := []struct {
+		name    string
+		preview []PreviewEntry
+		want    int
+		ok      bool
+	}{
+		{"NotRecorded", nil, 0, false},
+		{"Empty", []PreviewEntry{}, 0, true},
+		{"Ledgers", []PreviewEntry{{LedgerID: "a", Count: 6}, {LedgerID: "b", Count: 6}}, 12, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, ok := Generation{Preview: tt.preview}.PreviewedTotal()
+			if n != tt.want || ok != tt.ok {
+				t.Errorf("PreviewedTotal() = %d, %v, want %d, %v", n, ok, tt.want, tt.ok)
+			}
+		})
 	}
 }

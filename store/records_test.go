@@ -112,7 +112,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			list, total, err := s.Generations(ctx, "tok", 10, 0)
+			list, total, err := s.Generations(ctx, "tok", GenerationFilter{}, 10, 0)
 			if err != nil || total != 1 || len(list) != 1 {
 				t.Fatalf("Generations: %d %v", total, err)
 			}
@@ -159,7 +159,7 @@ func TestUndecodableRecordsStillRead(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Generation: %v", err)
 			}
-			list, _, err := s.Generations(ctx, "", 10, 0)
+			list, _, err := s.Generations(ctx, "", GenerationFilter{}, 10, 0)
 			if err != nil || len(list) != 1 {
 				t.Fatalf("Generations: %d rows, %v", len(list), err)
 			}
@@ -318,7 +318,7 @@ func TestMigrationUpgradesRecords(t *testing.T) {
 			t.Errorf("generation %d reads %+v / %+v\nwant %+v / %+v", id, g.Params, g.Preview, want.decoded, want.entries)
 		}
 	}
-	list, total, err := s.Generations(ctx, "tok", 100, 0)
+	list, total, err := s.Generations(ctx, "tok", GenerationFilter{}, 100, 0)
 	if err != nil || total != len(gens) || len(list) != len(gens) {
 		t.Fatalf("Generations after migration: %d of %d, %v", len(list), total, err)
 	}

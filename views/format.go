@@ -76,14 +76,21 @@ func HumanDuration(d time.Duration) string {
 
 func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// period shows a batch's period compactly: a whole month as "Mar 2025",
-// otherwise the first and last day.
+// period shows a period compactly: whole months as "Mar 2025",
+// "Jan–Mar 2025" or "Nov 2024–Feb 2025", otherwise the first and last day.
 func period(start, end time.Time) string {
 	s, e := start.UTC(), end.UTC()
-	if s.Day() == 1 && s.Hour() == 0 && s.Minute() == 0 {
-		nextMonth := s.AddDate(0, 1, 0)
-		if !e.Before(nextMonth.Add(-time.Second)) && e.Before(nextMonth) {
-			return s.Format("Jan 2006")
+	if s.Day() == 1 && s.Hour() == 0 && s.Minute() == 0 && !e.Before(s) {
+		afterEnd := time.Date(e.Year(), e.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
+		if !e.Before(afterEnd.Add(-time.Second)) {
+			switch {
+			case s.Year() == e.Year() && s.Month() == e.Month():
+				return s.Format("Jan 2006")
+			case s.Year() == e.Year():
+				return s.Format("Jan") + "–" + e.Format("Jan 2006")
+			default:
+				return s.Format("Jan 2006") + "–" + e.Format("Jan 2006")
+			}
 		}
 	}
 	if s.Format("2006-01-02") == e.Format("2006-01-02") {
@@ -158,4 +165,13 @@ func Plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// itemCount is a pager's count in words: "1 batch", "12 items".
+func (p Pager) itemCount() string {
+	one, many := p.One, p.Many
+	if one == "" {
+		one, many = "item", "items"
+	}
+	return counted(p.TotalItems, one, many)
 }

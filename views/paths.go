@@ -27,4 +27,15 @@ func TaskBatchesPath(id int64) string { return TaskPath(id) + "/batches" }
 
 func LedgerBatchesCSVPath(id string) string { return LedgerPath(id) + "/batches.csv" }
 
+func BatchPath(id string) string { return "/batches/" + url.PathEscape(id) }
+
+// BatchOnLedgerPath is a batch's page opened from a ledger's table: the
+// batch object names no ledger, so the link says which one it came from.
+func BatchOnLedgerPath(id, ledgerID string) string {
+	if ledgerID == "" {
+		return BatchPath(id)
+	}
+	return BatchPath(id) + "?" + url.Values{"ledger": {ledgerID}}.Encode()
+}
+
 func TasksCSVPath() string { return "/tasks.csv" }

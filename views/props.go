@@ -40,6 +40,9 @@ const ReadOnlyReason = "Your token can read but not generate: Mangrove refused i
 type Flash struct {
 	Kind    string // "success", "error" or "info"
 	Message string
+	// WhileRunning marks news a live task's state overtakes ("Generation
+	// started"): not shown once the task has finished.
+	WhileRunning bool
 }
 
 // LedgerRow is one ledger in the ledgers list and the ledger page header.
@@ -86,11 +89,17 @@ type BatchRow struct {
 	LedgerBalance *float64
 	CreatedAt     time.Time
 	Error         string
+	// LedgerID is the ledger the table lists the batch under, carried by
+	// the link to its page; empty when not known.
+	LedgerID string
 }
 
 // Pager describes the pagination controls of a list.
 type Pager struct {
 	Page, TotalPages, TotalItems int
+	// One and Many name the items in the count ("batch", "batches");
+	// empty, they are "item" and "items".
+	One, Many string
 	// PageURL builds the link to a page with the list's other parameters kept.
 	PageURL func(page int) string
 }
@@ -114,6 +123,8 @@ type LedgerPageProps struct {
 	StateOptions   []string
 	// Chart is the data of the output chart, nil when there is nothing to draw.
 	Chart *ChartData
+	// Coverage shows which recent periods have batches (coverage.templ).
+	Coverage CoverageProps
 	// ExportURL downloads the batches matching the filters (all pages) as CSV.
 	ExportURL string
 }
@@ -267,11 +278,12 @@ type TaskStatusProps struct {
 	Elapsed      string
 	LedgerID     string
 	LedgerName   string
-	Batches      []BatchRow
-	BatchesError string
-	// BatchesURL loads the batches list when the status arrives over the
-	// event stream, which carries no per-user data.
-	BatchesURL string
+	// Outcome is what a finished run wrote; nil on the event stream, which
+	// carries no per-user data: OutcomeURL then loads it.
+	Outcome    *TaskOutcome
+	OutcomeURL string
+	// NotOurs is set for a task not started from this dashboard.
+	NotOurs bool
 }
 
 // NotOurTask explains why a finished task's batches are not listed.
@@ -298,42 +310,20 @@ func (t TaskStatusProps) Terminal() bool { return t.State == "complete" || t.Sta
 
 // TaskPageProps are the props of GET /tasks/{id}.
 type TaskPageProps struct {
-	Layout    Layout
-	Status    TaskStatusProps
-	Params    []KeyValue // the parameters it was started with, from the audit log
-	StartedBy string
-	Confirmed *time.Time
-	EventsURL string // empty when the task is already terminal
+	Layout Layout
+	Status TaskStatusProps
+	// Generation names what was generated, for the heading; zero for a
+	// task not started here.
+	Generation TaskGeneration
+	Params     []KeyValue // the parameters it was started with, from the audit log
+	StartedBy  string
+	Confirmed  *time.Time
+	EventsURL  string // empty when the task is already terminal
 }
 
 // KeyValue is a labelled value in a definition list.
 type KeyValue struct {
 	Key, Value string
-}
-
-// HistoryRow is one confirmed generation in the audit log.
-type HistoryRow struct {
-	ID           int64
-	CreatedAt    time.Time
-	UserLabel    string
-	LedgerID     string
-	LedgerName   string
-	Start, End   time.Time
-	Params       string
-	PreviewSeen  string
-	TaskID       *int64
-	State        string
-	LiveState    string
-	LiveProgress int
-	Error        string
-}
-
-// TasksPageProps are the props of GET /tasks.
-type TasksPageProps struct {
-	Layout    Layout
-	Rows      []HistoryRow
-	Pager     Pager
-	ExportURL string // the whole history as CSV
 }
 
 // SignInPageProps are the props of GET /signin.

@@ -43,7 +43,12 @@ func TestPeriod(t *testing.T) {
 	tests := []struct{ start, end, want string }{
 		{"2025-03-01T00:00:00Z", "2025-03-31T23:59:59Z", "Mar 2025"},
 		{"2025-03-01T00:00:00Z", "2025-03-31T23:59:59.999Z", "Mar 2025"},
-		{"2025-01-01T00:00:00Z", "2025-03-31T23:59:59Z", "1 Jan 2025 – 31 Mar 2025"},
+		{"2025-01-01T00:00:00Z", "2025-03-31T23:59:59Z", "Jan–Mar 2025"},
+		{"2024-11-01T00:00:00Z", "2025-02-28T23:59:59Z", "Nov 2024–Feb 2025"},
+		{"2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z", "Jan–Dec 2024"},
+		{"2025-01-01T00:00:00Z", "2025-03-30T23:59:59Z", "1 Jan 2025 – 30 Mar 2025"},
+		{"2025-01-02T00:00:00Z", "2025-03-31T23:59:59Z", "2 Jan 2025 – 31 Mar 2025"},
+		{"2025-03-01T00:00:00Z", "2025-02-28T23:59:59Z", "1 Mar 2025 – 28 Feb 2025"},
 		{"2025-03-05T00:00:00Z", "2025-03-05T23:59:59Z", "5 Mar 2025"},
 	}
 	for _, tt := range tests {
@@ -80,13 +85,12 @@ func TestTaskStatus(t *testing.T) {
 			t.Error("a failed task shows a remaining time")
 		}
 	})
-	t.Run("CompleteLoadsBatches", func(t *testing.T) {
-		d := renderDoc(t, TaskStatus(TaskStatusProps{TaskID: 9, State: "complete", Progress: 100, BatchesURL: "/tasks/9/batches", LedgerID: "lgr_a", LedgerName: "NCR"}))
-		if v, _ := d.Find("[data-hx-get]").Attr("data-hx-get"); v != "/tasks/9/batches" {
-			t.Errorf("batches loader %q", v)
-		}
-		if v, _ := d.Find(`a[href^="/ledgers/lgr_a"]`).Attr("href"); v != "/ledgers/lgr_a?sort=-created_at" {
-			t.Errorf("ledger link %q", v)
+	t.Run("FinishedLoadsOutcome", func(t *testing.T) {
+		for _, state := range []string{"complete", "failed"} {
+			d := renderDoc(t, TaskStatus(TaskStatusProps{TaskID: 9, State: state, Progress: 100, OutcomeURL: "/tasks/9/batches", LedgerID: "lgr_a", LedgerName: "NCR"}))
+			if v, _ := d.Find("[data-hx-get]").Attr("data-hx-get"); v != "/tasks/9/batches" {
+				t.Errorf("%s: outcome loader %q", state, v)
+			}
 		}
 	})
 	t.Run("Retrying", func(t *testing.T) {
@@ -145,5 +149,55 @@ func TestPreviewPage(t *testing.T) {
 	}
 	if d.Find(".callout-warning li").Text() != "check this" {
 		t.Error("warning missing")
+	}
+}
+
+func TestTaskOutcome(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	jan := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	row := func(id string, out float64, replaced bool, old *float64) WrittenRow {
+		return WrittenRow{BatchRow: BatchRow{ID: id, TrackingID: "T-" + id, Start: jan, End: jan.AddDate(0, 1, 0).Add(-time.Second), State: "complete", Output: f(out), OutputUnit: "t", LedgerID: "lgr_a"}, Replaced: replaced, Old: old}
+	}
+	o := TaskOutcome{TaskID: 9, State: "complete", Ledgers: []WrittenLedger{
+		{LedgerID: "lgr_a", LedgerName: "Net Carbon Removal", Previewed: 2, Rows: []WrittenRow{row("a1", 12, true, f(10)), row("a2", 5, false, nil)}, Change: f(2), Unit: "t"},
+		{LedgerID: "lgr_b", LedgerName: "Biochar Produced", Previewed: 2, Rows: []WrittenRow{row("b1", 40, true, f(41))}, Change: f(-1), Unit: "t", Untouched: 1},
+	}, Steps: []TaskStep{{At: jan, Progress: 50, Description: "Processing 1 of 2"}}}
+	d := renderDoc(t, TaskOutcomePart(o))
+	if got := d.Find("#written-total").Text(); !strings.Contains(got, "3 of 4 written") || !strings.Contains(got, "2 ledgers") {
+		t.Errorf("total %q", got)
+	}
+	if got := d.Find(".callout-warning").Text(); !strings.Contains(got, "The preview said 4 batches, but 3 batches were written") {
+		t.Errorf("mismatch notice %q", got)
+	}
+	if n := d.Find("section.written-ledger").Length(); n != 2 {
+		t.Fatalf("%d ledger groups, want 2", n)
+	}
+	first := d.Find("section.written-ledger").First()
+	if got := first.Find("h3").Text(); !strings.Contains(got, "Net Carbon Removal") || !strings.Contains(got, "2 of 2 written") {
+		t.Errorf("first group heading %q", got)
+	}
+	cells := first.Find("tbody tr").First().Find("td")
+	if got := strings.Join([]string{cells.Eq(2).Text(), cells.Eq(3).Text(), cells.Eq(4).Text()}, "|"); got != "10.00 t|12.00 t|+2.00 t" {
+		t.Errorf("replaced row before|output|change = %q", got)
+	}
+	if got := first.Find("tbody tr").Eq(1).Find("td").Eq(2).Text(); !strings.Contains(got, "new") {
+		t.Errorf("a new batch's before cell %q", got)
+	}
+	if got := d.Find(".written-change").Eq(1).Text(); !strings.Contains(got, "−1.00 t") {
+		t.Errorf("second ledger's change %q", got)
+	}
+	if got := d.Find(".step-log li").Text(); !strings.Contains(got, "Processing 1 of 2") {
+		t.Errorf("step log %q", got)
+	}
+	if d.Find("a.btn").Length() != 0 {
+		t.Error("a complete run offers a retry")
+	}
+	o.State, o.RetryURL = "failed", "/ledgers/lgr_a/preview?start_time=2025-01-01"
+	d = renderDoc(t, TaskOutcomePart(o))
+	if v, _ := d.Find("a.btn").Attr("href"); v != o.RetryURL || !strings.Contains(d.Find("a.btn").Text(), "Retry with the same parameters") {
+		t.Errorf("retry link %q", v)
+	}
+	if d.Find(".callout-warning").Length() != 0 {
+		t.Error("a failed run's partial count is shown as a mismatch warning")
 	}
 }

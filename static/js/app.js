@@ -7,6 +7,7 @@
 // document on every tick.
 //
 //   time[data-relative]         relative text ("3 min ago", "in 2 h"), absolute UTC title; every 30 s
+//   time[data-relative-title]   absolute text kept, relative time as the title; every 30 s
 //   [data-elapsed-since]        elapsed time ("1 min 05 s") every second while data-running="true"
 //   form[data-once]             submit buttons disabled after the first submit
 //   button[data-quick-start][data-quick-end]
@@ -102,6 +103,13 @@
         el.title = abs;
       }
       setText(el, relative(d.getTime() - now));
+    }
+    els = (root || document).querySelectorAll("time[data-relative-title]");
+    for (var j = 0; j < els.length; j++) {
+      var t = parseTime(els[j].getAttribute("datetime"));
+      if (t) {
+        els[j].title = relative(t.getTime() - now);
+      }
     }
   }
 

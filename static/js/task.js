@@ -98,8 +98,17 @@
     }
   }
 
+  // News the finished state overtakes ("Generation started") goes.
+  function dropWhileRunning() {
+    var els = document.querySelectorAll("[data-while-running]");
+    for (var i = 0; i < els.length; i++) {
+      els[i].remove();
+    }
+  }
+
   function onFinish(state) {
     finished = true;
+    dropWhileRunning();
     setLive("");
     if (wrap) {
       wrap.hidden = true;
@@ -171,6 +180,7 @@
     }
     lastState = currentState();
     if (TERMINAL[lastState]) {
+      dropWhileRunning();
       return; // already finished when the page loaded
     }
     if (wrap && button && canNotify()) {
