@@ -27,6 +27,14 @@ func TestRegenerationShowsOldToNew(t *testing.T) {
 		t.Fatalf("preview: status %d", st)
 	}
 	entries := apiPreview(t, app, app.Tokens.ReadWrite, ncr.ID)
+	// Each batch the preview says exists links to its page on its ledger.
+	existing := 0
+	for _, e := range entries {
+		existing += e.Count
+	}
+	if n := b.count(`#preview-periods a[href^="/batches/bat_"][href*="?ledger="]`); n != existing {
+		t.Errorf("the preview links %d existing batches to their pages, want %d", n, existing)
+	}
 	if st := b.submit("clicking Confirm", chromedp.Click(chromedp.CSS("#confirm"))); st != http.StatusOK {
 		t.Fatalf("confirm: status %d", st)
 	}

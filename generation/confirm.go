@@ -115,7 +115,7 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (Outcome, error) 
 	if !created {
 		return s.existing(ctx, gen)
 	}
-	if previewTotal(gen.Preview) == 0 {
+	if n, _ := gen.PreviewedTotal(); n == 0 {
 		if err := s.store.MarkRejected(ctx, gen.ID, nothingToGenerate); err != nil {
 			s.log.Error("recording a refused empty generation failed", "generation_id", gen.ID, "err", err)
 		}

@@ -2,7 +2,6 @@ package generation
 
 import (
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
-	"github.com/carbon-dash/mangrove-dashboard/store"
 )
 
 // Skipped are the required inputs the generation leaves out.
@@ -47,13 +46,4 @@ func (p *Preview) skipSet() map[int64]bool {
 		skip[id] = true
 	}
 	return skip
-}
-
-// previewTotal is the number of batches a recorded preview counted.
-func previewTotal(entries []store.PreviewEntry) int {
-	n := 0
-	for _, e := range entries {
-		n += e.Count
-	}
-	return n
 }

@@ -159,7 +159,7 @@ func previewGrid(p *generation.Preview) *views.PreviewGrid {
 		for _, e := range p.Entries {
 			var cell []views.ExistingBatchRow
 			for _, b := range p.ExistingIn(e.ID, per) {
-				r := views.ExistingBatchRow{TrackingID: mangrove.Deref(b.TrackingID)}
+				r := views.ExistingBatchRow{ID: b.ID, LedgerID: e.ID, TrackingID: mangrove.Deref(b.TrackingID)}
 				if b.PrimaryOutput != nil {
 					v := b.PrimaryOutput.Value
 					r.Output, r.Unit = &v, b.PrimaryOutput.Unit

@@ -35,3 +35,13 @@ func taskLayout(p TaskPageProps) Layout {
 	}
 	return l
 }
+
+// batchLayout adds the waterfall's script and styles when there is one.
+func batchLayout(p BatchPageProps) Layout {
+	l := p.Layout
+	if p.Run != nil && p.Run.Waterfall != nil {
+		l.Styles = append(l.Styles[:len(l.Styles):len(l.Styles)], uplotCSS)
+		l.Scripts = append(l.Scripts[:len(l.Scripts):len(l.Scripts)], uplotJS, "js/waterfall.js")
+	}
+	return l
+}

@@ -182,14 +182,3 @@ func waterfallSummary(w *WaterfallData) string {
 func feedstockLabel(names []string) string {
 	return Plural(len(names), "Feedstock", "Feedstocks")
 }
-
-// batchLayout adds the waterfall's script and styles when there is one
-// (assets.go has the other pages').
-func batchLayout(p BatchPageProps) Layout {
-	l := p.Layout
-	if p.Run != nil && p.Run.Waterfall != nil {
-		l.Styles = append(l.Styles[:len(l.Styles):len(l.Styles)], uplotCSS)
-		l.Scripts = append(l.Scripts[:len(l.Scripts):len(l.Scripts)], uplotJS, "js/waterfall.js")
-	}
-	return l
-}

@@ -930,7 +930,7 @@ func batchFilterForm(p LedgerPageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "\" download>Download CSV<span class=\"visually-hidden\">of the batches matching the applied filters, all pages</span></a>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "\" download>Download CSV <span class=\"visually-hidden\">of the batches matching the applied filters, all pages</span></a>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

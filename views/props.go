@@ -258,9 +258,10 @@ type PreviewGridRow struct {
 
 // ExistingBatchRow is a batch already in the previewed range.
 type ExistingBatchRow struct {
-	TrackingID string
-	Output     *float64
-	Unit       string
+	ID, LedgerID string // for the link to the batch's page
+	TrackingID   string
+	Output       *float64
+	Unit         string
 }
 
 // TaskStatusProps is the live part of the task page, rendered server-side
