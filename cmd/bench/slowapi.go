@@ -620,7 +620,11 @@ func (res slowResult) view(name string) *slowView {
 
 func slowTargets(res slowResult, b2bP50 time.Duration) []string {
 	ledger, preview, warm := res.view("ledger page, cold"), res.view("preview Q1 2025, cold"), res.view("preview Q1 2025, warm")
-	ledgerBound, previewBound := slowLatency+slowRoundSlack, 2*slowLatency+slowRoundSlack
+	// A cold ledger page is a token's first view: the coverage calendar's
+	// data range (the projects, then their events) takes a second round;
+	// once known (5 min per token) a page is one round
+	// (ledgers.TestLedgerPageCoverageRounds counts them).
+	ledgerBound, previewBound := 2*slowLatency+slowRoundSlack, 2*slowLatency+slowRoundSlack
 	_, coldCalls := preview.slow.callRange()
 	_, fastCold := preview.fast.callRange()
 	coldCalls = max(coldCalls, fastCold)
@@ -637,7 +641,7 @@ func slowTargets(res slowResult, b2bP50 time.Duration) []string {
 	}
 	d := res.decode
 	return []string{
-		fmt.Sprintf("Ledger page, cold, within 1 round + 50 ms at 200 ms: %s (p50 %s against %s, %.2f rounds, %s calls; baseline %s)",
+		fmt.Sprintf("Ledger page, cold (a token's first view, with the coverage's data range), within 2 rounds + 50 ms at 200 ms: %s (p50 %s against %s, %.2f rounds, %s calls; baseline %s)",
 			metOrMissed(ledger.slow.p50() <= ledgerBound), ms(ledger.slow.p50()), ms(ledgerBound), ledger.rounds(), ledger.slow.callsText(), baselineLedgerCold),
 		fmt.Sprintf("Preview, cold, within 2 rounds + 50 ms and at most %d API calls: %s (p50 %s against %s, %.2f rounds, at most %d calls; baseline %s)",
 			maxColdPreviewCalls, metOrMissed(preview.slow.p50() <= previewBound && coldCalls <= maxColdPreviewCalls), ms(preview.slow.p50()), ms(previewBound),
@@ -716,7 +720,7 @@ of it. Each row is a GET of the dashboard's page, one request at a time, timed f
 the whole body read (and checked for the page's content): the ledgers list (/ledgers), the ledger
 page of Net Carbon Removal (/ledgers/{id}), the generate form (/ledgers/{id}/generate) and the
 preview of Q1 2025 (/ledgers/{id}/preview?start_time=2025-01-01&end_time=2025-03-31). **Cold**:
-the dashboard's caches are cleared first (app.App.ClearCaches: cached reads and charts); for the
+the dashboard's caches are cleared first (app.App.ClearCaches: cached reads, charts and the data ranges); for the
 preview, cleared and then the form viewed, untimed, as staff reach the preview. **Warm**: the same
 view again right after, within the read cache's 10 s. The views run in that order, round after
 round: %d rounds at 0 ms, then %d at 200 ms (after %d untimed rounds of warm-up). "API calls a
