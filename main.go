@@ -29,13 +29,16 @@ func main() {
 		os.Exit(healthcheck(os.Getenv))
 	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "mangrove-dashboard:", err)
+		if !errors.Is(err, app.ErrCheckFailed) { // -check-api's report has said what
+			fmt.Fprintln(os.Stderr, "mangrove-dashboard:", err)
+		}
 		os.Exit(1)
 	}
 }
 
 // run starts the dashboard, serves until ctx ends, then shuts down in order.
 // ready, when non-nil, receives the dashboard's address once it listens.
+// With -check-api it checks the API instead and returns.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
 	cfg, err := app.ParseConfig(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -44,6 +47,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.CheckAPI {
+		return app.CheckAPI(ctx, cfg, stdout)
 	}
 	a, err := app.New(cfg)
 	if err != nil {

@@ -86,7 +86,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			"-addr", "(ADDR)", `(default "127.0.0.1:8080")`, "-mangrove-api-url", "(MANGROVE_API_URL)",
 			"-mangrove-api-token", "-sandbox-addr", "-sandbox-token", "-sandbox-step-delay", "-sandbox-faults",
 			"-data-dir", `(default "./data")`, "-session-secret", "-poll-interval", `(default "2s")`,
-			"-trusted-proxies", "-user-header", "-mangrove-read-only", "-healthcheck",
+			"-trusted-proxies", "-user-header", "-mangrove-read-only", "-healthcheck", "-check-api", "-check-api-task",
 		} {
 			if !strings.Contains(help, want) {
 				t.Errorf("%s: help lacks %q", arg, want)

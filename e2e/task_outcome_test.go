@@ -58,7 +58,7 @@ func TestRegenerationShowsOldToNew(t *testing.T) {
 				t.Errorf("%s row %d: no change shown", e.Name, i)
 			}
 		}
-		if c := b.text(group + " .written-change"); !strings.Contains(c, "Total change on replaced batches") {
+		if c := b.text(group + " .written-change"); !strings.Contains(c, "Total change on the batches written again") {
 			t.Errorf("%s: total change %q", e.Name, c)
 		}
 	}

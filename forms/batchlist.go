@@ -31,6 +31,26 @@ var pageSizeChoices = func() string {
 	return strings.Join(words[:last], ", ") + " or " + words[last]
 }()
 
+// DocumentedBatchStates are the batch states the API reference shows
+// (complete, processing); it documents no full list.
+var DocumentedBatchStates = []string{"complete", "processing"}
+
+// BatchStateOptions are the states the batch filter offers: the documented
+// ones first, then the others seen on the listed batches and the selected
+// one, sorted. A state the parser would refuse or read as "any state" is
+// left out, so every option filters by itself.
+func BatchStateOptions(selected string, seen ...string) []string {
+	opts := slices.Clone(DocumentedBatchStates)
+	var more []string
+	for _, s := range append(slices.Clip(seen), selected) {
+		if stateRe.MatchString(s) && s != "any" && !slices.Contains(opts, s) && !slices.Contains(more, s) {
+			more = append(more, s)
+		}
+	}
+	slices.Sort(more)
+	return append(opts, more...)
+}
+
 // BatchListQuery is the ledger page's batch list query: page from 1,
 // page size, sort and state filter ("" for any state).
 type BatchListQuery struct {
@@ -40,7 +60,9 @@ type BatchListQuery struct {
 
 // ParseBatchListQuery reads page, page_size, sort and state. A missing
 // value takes its default silently; an invalid one takes its default and
-// adds a message under its own key.
+// adds a message under its own key. The state is any short lower-case word
+// (letters and underscores), not only the offered ones: the API documents
+// no full list, so a link with state=error filters too.
 func ParseBatchListQuery(v url.Values) (BatchListQuery, FieldErrors) {
 	q := BatchListQuery{Page: 1, PageSize: DefaultBatchPageSize, Sort: DefaultBatchSort}
 	errs := FieldErrors{}

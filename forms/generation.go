@@ -50,7 +50,7 @@ const (
 	msgEndBeforeStart  = "The end must be after the start"
 	msgSkipInvalid     = "Choose the inputs to skip from the list"
 	msgSkipTooMany     = "Too many inputs to skip"
-	msgBatchIDEmpty    = "Enter the batch id, like " + exampleBatchID
+	msgBatchIDEmpty    = "Choose the upstream batch to allocate from"
 	msgAmountEmpty     = "Enter the amount"
 	msgAmountFormat    = "Enter a plain number like 1250.5 (a dot for decimals, no thousands separators)"
 	msgGroupControl    = "Allocation groups cannot contain line breaks or control characters"
@@ -107,11 +107,15 @@ type GenerationForm struct {
 	BatchAmounts   []BatchAmountRow // "batch_amounts[N][…]" rows in N order, all-empty rows dropped
 }
 
-// BatchAmountRow is one custom batch amount row as typed.
+// BatchAmountRow is one batch_amounts row as typed: an allocation of
+// Amount from the upstream batch BatchID, in AllocationGroup (the form's
+// selects send ids; whether they name a feeding ledger's batch and the
+// input's group is judged by the generation service, which reads them).
 type BatchAmountRow struct{ BatchID, Amount, AllocationGroup string }
 
-// BatchAmountInput is one validated custom batch amount. AllocationGroup
-// is "" when none was given (the API's null).
+// BatchAmountInput is one validated batch_amounts item: syntax only (the
+// amount's sign and the upstream balance are the service's to judge).
+// AllocationGroup is "" when none was given (the API's null).
 type BatchAmountInput struct {
 	BatchID         string
 	Amount          float64

@@ -66,9 +66,17 @@ type Outcome struct {
 	// Message is Mangrove's reason for a rejection.
 	Message string
 	// FormError and Ledger are set when a rejection is a validation error of
-	// the parameters: the form is shown again with it.
+	// the parameters (or names an unknown upstream batch): the form is shown
+	// again with it, and Feeds with its allocation choices.
 	FormError string
 	Ledger    *Ledger
+	Feeds     []Feed
+	// Busy is set when Mangrove answered 409: a generation already runs on
+	// the ledger, so nothing started. Message is Mangrove's; Preview, when
+	// set, is a fresh preview of the same parameters (with a new key) to
+	// show it beside, so Confirm can be pressed again once the run is done.
+	Busy    bool
+	Preview *Preview
 }
 
 // Confirmation is a user's confirmation of a previewed generation.
@@ -194,7 +202,15 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 	if merr := s.store.MarkRejected(ctx, gen.ID, o.Message); merr != nil {
 		s.log.Error("recording a refused generation failed", "generation_id", gen.ID, "err", merr)
 	}
+	if apiErr.Status == http.StatusConflict {
+		return s.busy(ctx, c, o)
+	}
 	msg, ok := ValidationMessage(err)
+	if !ok && apiErr.Status == http.StatusNotFound && len(c.Form.BatchAmounts) > 0 {
+		// An unknown batch_amounts batch_id is a 404 (the reference's
+		// update_inputs; the ledger itself was just read): beside the form.
+		msg, ok = cmp.Or(apiErr.Message, "An upstream batch was not found."), true
+	}
 	if !ok {
 		return o, err
 	}
@@ -203,6 +219,28 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 		return o, err
 	}
 	o.FormError, o.Ledger = msg, ledger
+	o.Feeds = s.LoadFeeds(ctx, c.Token, ledger)
+	return o, nil
+}
+
+// busy answers a 409 (a generation already running on the ledger): nothing
+// started. The same parameters are previewed again, so the page can show
+// Mangrove's message beside a fresh Confirm; when that preview cannot be
+// made, the form is shown with the message instead.
+func (s *Service) busy(ctx context.Context, c Confirmation, o Outcome) (Outcome, error) {
+	o.Busy, o.FormError = true, o.Message
+	p, err := s.Preview(ctx, c.Token, c.LedgerID, c.Form)
+	switch {
+	case err == nil && !p.Refused():
+		o.Preview, o.Ledger = p, p.Ledger
+	case err == nil:
+		o.Ledger, o.Feeds = p.Ledger, p.Feeds
+	default:
+		s.log.Warn("previewing again after a 409 failed", "ledger_id", c.LedgerID, "err", err)
+		if ledger, lerr := s.LoadLedger(ctx, c.Token, c.LedgerID); lerr == nil {
+			o.Ledger, o.Feeds = ledger, s.LoadFeeds(ctx, c.Token, ledger)
+		} // else the handler shows the refusal alone
+	}
 	return o, nil
 }
 

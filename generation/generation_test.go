@@ -433,3 +433,24 @@ func TestRunIsRecorded(t *testing.T) {
 		t.Errorf("state %s, written %d %v: want complete with 1 batch counted", g.State, n, ok)
 	}
 }
+
+// TestUnknownFinalStateIsRecordedAsUnknown: a task that ends in a state the
+// reference does not list is recorded once, as unknown, with the state named.
+func TestUnknownFinalStateIsRecordedAsUnknown(t *testing.T) {
+	r := newRig()
+	if o, err := r.svc.Confirm(context.Background(), previewed(t, r)); err != nil || o.Kind != Started {
+		t.Fatal(o, err)
+	}
+	done := time.Now()
+	task := mangrove.AsyncTask{ID: 42, State: "cancelled", FinishedAt: &done}
+	for range 2 {
+		r.svc.RecordFinal(context.Background(), task)
+	}
+	g := r.store.only(t)
+	if g.State != store.StateUnknown || g.FinishedAt == nil || !strings.Contains(g.Error, `"cancelled"`) {
+		t.Errorf("row %s finished %v error %q: want unknown, finished, naming the state", g.State, g.FinishedAt, g.Error)
+	}
+	if v := r.counter(t, "dashboard_generations_finished_total", "outcome", store.StateUnknown); v != 1 {
+		t.Errorf("counted %v times as unknown, want once", v)
+	}
+}

@@ -3,10 +3,12 @@ package generation
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
@@ -36,9 +38,11 @@ const (
 	eventPageSize    = 100
 	maxEventPages    = 6
 	eventPagesAtOnce = 2
-	// maxProjectsChecked: a token that sees more projects than this gets
-	// "unknown" rather than a read per project.
-	maxProjectsChecked = 5
+	// maxProjectsRead: a token that sees up to this many projects has their
+	// events read beside their models (which tell the ledger's project), so
+	// the check costs no extra round; one that sees more has the ledger's
+	// project told first, then only its events read.
+	maxProjectsRead = 5
 	// inputCheckTimeout bounds the whole check: it only adds a hint to the
 	// preview and must not hold it up.
 	inputCheckTimeout = 8 * time.Second
@@ -48,14 +52,21 @@ const (
 // ends in them cannot be told.
 var errUnordered = errors.New("events not in the requested order")
 
-// inputData tells, per required input, whether the range has data points. It
-// reads each project's events (GET /projects/{id}/events, documented with
-// start_time and embedded data points) newest first, all projects at once,
-// and counts the data points of each input's type in the range itself: no
-// undocumented filter is relied on. Where the API cannot say (no such
-// endpoint, an error, too many events to read) the input is "unknown": this
-// is a hint and never fails the preview.
-func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove.RequiredInput, skipped []int64,
+// errUntold: the ledger's project cannot be told (internal/owners), so no
+// project's data is the ledger's for sure.
+var errUntold = errors.New("the ledger's project cannot be told")
+
+// inputData tells, per required input, whether the range has data points in
+// the ledger's project. It reads that project's events (GET
+// /projects/{id}/events, documented with start_time and embedded data
+// points) newest first, and counts the data points of each input's type in
+// the range itself: no undocumented filter is relied on. Another project's
+// data is never counted: a token may see several projects, and a ledger's
+// model reads its own project's data. Where the API cannot say (no such
+// endpoint, an error, too many events to read, a ledger whose project cannot
+// be told) the input is "unknown": this is a hint and never fails the
+// preview.
+func (s *Service) inputData(ctx context.Context, token string, ledger mangrove.Ledger, inputs []mangrove.RequiredInput, skipped []int64,
 	projects []mangrove.Project, projectsErr error, start, end time.Time) []InputData {
 	if len(inputs) == 0 {
 		return nil
@@ -75,7 +86,7 @@ func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove
 			wanted[strings.ToLower(in.Slug)] = true
 		}
 	}
-	if projectsErr != nil || len(projects) == 0 || len(projects) > maxProjectsChecked || len(wanted) == 0 {
+	if projectsErr != nil || len(projects) == 0 || len(wanted) == 0 {
 		if projectsErr != nil && !errors.Is(projectsErr, mangrove.ErrNotFound) {
 			s.log.Warn("listing projects for the input check failed", "err", projectsErr)
 		}
@@ -83,32 +94,19 @@ func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove
 	}
 	ctx, cancel := context.WithTimeout(ctx, inputCheckTimeout)
 	defer cancel()
-	tallies := make([]*tally, len(projects))
-	errs := make([]error, len(projects))
-	var wg sync.WaitGroup
-	for i, p := range projects {
-		wg.Go(func() { tallies[i], errs[i] = s.tallyEvents(ctx, token, p.ID, wanted, start, end) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil { // a project not read: no input can be told
-			if !errors.Is(err, mangrove.ErrNotFound) && ctx.Err() == nil {
-				s.log.Warn("reading events for the input check failed", "project_id", projects[i].ID, "err", err)
-			}
-			return rows
+	t, err := s.ledgerTally(ctx, token, ledger, projects, wanted, start, end)
+	if err != nil { // the ledger's project not read: no input can be told
+		if !errors.Is(err, mangrove.ErrNotFound) && !errors.Is(err, errUntold) && ctx.Err() == nil {
+			s.log.Warn("reading events for the input check failed", "ledger_id", ledger.ID, "err", err)
 		}
+		return rows
 	}
 	for i := range rows {
 		slug := strings.ToLower(rows[i].Slug)
 		if rows[i].State == InputSkipped || !wanted[slug] {
 			continue
 		}
-		for _, t := range tallies {
-			rows[i].Count += t.inRange[slug]
-			if e := t.earlier[slug]; e.After(rows[i].Earlier) {
-				rows[i].Earlier = e
-			}
-		}
+		rows[i].Count, rows[i].Earlier = t.inRange[slug], t.earlier[slug]
 		switch {
 		case rows[i].Count > 0:
 			rows[i].State, rows[i].Earlier = InputFound, time.Time{}
@@ -121,6 +119,78 @@ func (s *Service) inputData(ctx context.Context, token string, inputs []mangrove
 		}
 	}
 	return rows
+}
+
+// ledgerTally tallies the events of the ledger's project. One project is
+// the ledger's; among several, internal/owners tells which from the
+// projects' models, or the token's kept owners (the ledger pages read them
+// too) tell it at once. Up to maxProjectsRead projects, their events are
+// read at once with the models, and the other projects' reads stop as soon
+// as the models have told the ledger's project; with more, the project is
+// told first.
+func (s *Service) ledgerTally(ctx context.Context, token string, ledger mangrove.Ledger, projects []mangrove.Project,
+	wanted map[string]bool, start, end time.Time) (*tally, error) {
+	if len(projects) == 1 {
+		return s.tallyEvents(ctx, token, projects[0].ID, wanted, start, end)
+	}
+	if o, ok := s.owners.Get(token); ok && sameProjects(o.Projects(), projects) {
+		p, ok := o.Of(ledger)
+		if !ok {
+			return nil, errUntold
+		}
+		return s.tallyEvents(ctx, token, p.ID, wanted, start, end)
+	}
+	if len(projects) > maxProjectsRead {
+		o := owners.Read(ctx, s.api, token, projects)
+		if err := o.Err(); err != nil {
+			return nil, err
+		}
+		s.owners.Put(token, o)
+		p, ok := o.Of(ledger)
+		if !ok {
+			return nil, errUntold
+		}
+		return s.tallyEvents(ctx, token, p.ID, wanted, start, end)
+	}
+	var (
+		wg      sync.WaitGroup
+		o       *owners.Owners
+		tallies = make([]*tally, len(projects))
+		errs    = make([]error, len(projects))
+		cancels = make([]context.CancelFunc, len(projects))
+	)
+	for i, p := range projects {
+		pctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		defer cancel()
+		wg.Go(func() { tallies[i], errs[i] = s.tallyEvents(pctx, token, p.ID, wanted, start, end) })
+	}
+	wg.Go(func() {
+		o = owners.Read(ctx, s.api, token, projects)
+		owner, ok := o.Of(ledger)
+		for i, p := range projects {
+			if !ok || p.ID != owner.ID {
+				cancels[i]()
+			}
+		}
+	})
+	wg.Wait()
+	if err := o.Err(); err != nil {
+		return nil, err
+	}
+	s.owners.Put(token, o)
+	owner, ok := o.Of(ledger)
+	if !ok {
+		return nil, errUntold
+	}
+	i := slices.IndexFunc(projects, func(p mangrove.Project) bool { return p.ID == owner.ID })
+	return tallies[i], errs[i]
+}
+
+// sameProjects reports whether two project lists name the same projects in
+// the same order: kept owners serve only the projects they were read for.
+func sameProjects(a, b []mangrove.Project) bool {
+	return slices.EqualFunc(a, b, func(x, y mangrove.Project) bool { return x.ID == y.ID })
 }
 
 // tally is what one project's events say: per data point type slug, the data

@@ -73,7 +73,7 @@ func TestInputDataFromEvents(t *testing.T) {
 			api := &eventsAPI{events: tc.events, pageSize: 100}
 			r := newRig(func(o *Options) { o.API = api })
 			projects, _ := api.Projects(context.Background(), token)
-			rows := r.svc.inputData(context.Background(), token, inputs, nil, projects, nil, start, end)
+			rows := r.svc.inputData(context.Background(), token, ncr, inputs, nil, projects, nil, start, end)
 			for _, row := range rows {
 				if row.State != tc.want[row.Slug] {
 					t.Errorf("%s: %s, want %s", row.Slug, row.State, tc.want[row.Slug])
@@ -93,7 +93,7 @@ func TestInputDataFromEvents(t *testing.T) {
 		api := &eventsAPI{events: append(many, ev(day(2025, 2, 1), "feedstock-mass")), pageSize: eventPageSize}
 		r := newRig(func(o *Options) { o.API = api })
 		projects, _ := api.Projects(context.Background(), token)
-		for _, row := range r.svc.inputData(context.Background(), token, inputs, nil, projects, nil, start, end) {
+		for _, row := range r.svc.inputData(context.Background(), token, ncr, inputs, nil, projects, nil, start, end) {
 			if row.State != InputUnknown {
 				t.Errorf("%s: %s, want unknown: the range was not reached", row.Slug, row.State)
 			}

@@ -64,3 +64,14 @@ func (l *Ledger) SkippableInputs() map[int64]bool {
 	}
 	return m
 }
+
+// LoadForm reads what the generation form shows: the ledger with its
+// inputs, then the batches its allocation rows offer from the ledgers
+// feeding its manual-select inputs (LoadFeeds).
+func (s *Service) LoadForm(ctx context.Context, token, id string) (*Ledger, []Feed, error) {
+	l, err := s.LoadLedger(ctx, token, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, s.LoadFeeds(ctx, token, l), nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,13 @@ type Preview struct {
 	// (a 400 or 422), which belongs beside the form too.
 	FieldErrors forms.FieldErrors
 	FormError   string
+
+	// Feeds are the ledger's inputs fed by other ledgers, with the batches
+	// the form offers to allocate from; read when the form has allocations
+	// or is shown again.
+	Feeds []Feed
+	// Allocations are the checked batch_amounts, in the form's order.
+	Allocations []Allocation
 
 	Params  forms.GenerationParams
 	Entries []mangrove.PreviewEntry
@@ -68,12 +76,19 @@ func (p *Preview) Split(e mangrove.PreviewEntry) (fresh, again int) {
 func (p *Preview) Refused() bool { return p.FieldErrors.Any() || p.FormError != "" }
 
 // Preview validates the form, asks Mangrove what the generation would do,
-// checks overlapping batches and input data, and issues the confirmation key.
+// checks overlapping batches and input data, checks the allocations
+// (batch_amounts) against the feeding ledgers' batches (CheckAllocations),
+// and issues the confirmation key.
+//
+// Allocations add the feeding ledgers' batches to the second round (read
+// with the form view's options, so cached) and, only for a batch their
+// lists leave out, a lookup by id in a third.
 //
 // It costs two rounds of API calls. The preview call needs only the range and
 // data point ids, so it starts with the ledger's reads, the project list and
 // the ledger's own batches in the range; then the batches of the other
-// ledgers the preview names and each project's events. If the ledger's
+// ledgers the preview names and the events of the ledger's project (with
+// several projects, their models, which tell it, and their events at once). If the ledger's
 // inputs refuse the form (a skipped type it does not have), what was started
 // for it is dropped: generate_preview writes nothing.
 func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.GenerationForm) (*Preview, error) {
@@ -106,11 +121,13 @@ func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.G
 	params, errs := f.Validate(ledger.SkippableInputs())
 	if errs.Any() {
 		p.FieldErrors = errs
+		p.Feeds = s.LoadFeeds(ctx, token, ledger)
 		return p, nil
 	}
 	p.Params, p.Entries = params, entries
 	if msg, ok := ValidationMessage(perr); ok {
 		p.FormError = msg
+		p.Feeds = s.LoadFeeds(ctx, token, ledger)
 		return p, nil
 	}
 	if perr != nil {
@@ -124,16 +141,43 @@ func (s *Service) Preview(ctx context.Context, token, ledgerID string, f forms.G
 		p.Existing, p.ExistingUnknown = s.existingBatches(ctx, token, p.Entries, ledgerID, own, params.Start, params.End)
 	})
 	wg.Go(func() {
-		p.InputData = s.inputData(ctx, token, ledger.Inputs, params.SkippedTypeIDs, projects, projectsErr, params.Start, params.End)
+		p.InputData = s.inputData(ctx, token, ledger.Ledger, ledger.Inputs, params.SkippedTypeIDs, projects, projectsErr, params.Start, params.End)
 	})
+	var allocErrs forms.FieldErrors
+	if len(params.BatchAmounts) > 0 { // the allocations' check, beside the hints
+		wg.Go(func() {
+			p.Feeds = s.LoadFeeds(ctx, token, ledger)
+			var resolved []forms.BatchAmountInput
+			resolved, p.Allocations, allocErrs = s.CheckAllocations(ctx, token, ledger, p.Feeds, params.BatchAmounts)
+			if !allocErrs.Any() {
+				p.resolveGroups(resolved)
+			}
+		})
+	}
 	wg.Wait()
+	if allocErrs.Any() {
+		p.FieldErrors = allocErrs
+		return p, nil
+	}
 
 	var err error
-	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, params), p.seen())
+	p.Key, err = s.store.IssueConfirmKey(ctx, mangrove.TokenHash(token), forms.BindingHash(ledgerID, p.Params), p.seen())
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// resolveGroups puts the allocations' resolved groups (an input's only
+// group when none was chosen) into the parameters and the form, so the
+// confirmation key binds, and Confirm sends, exactly what was checked.
+func (p *Preview) resolveGroups(resolved []forms.BatchAmountInput) {
+	p.Params.BatchAmounts = slices.Clone(p.Params.BatchAmounts)
+	p.Form.BatchAmounts = slices.Clone(p.Form.BatchAmounts)
+	for n, r := range resolved {
+		p.Params.BatchAmounts[n].AllocationGroup = r.AllocationGroup
+		p.Form.BatchAmounts[n].AllocationGroup = r.AllocationGroup
+	}
 }
 
 // ValidationMessage extracts the API's message from a 400 or 422, which

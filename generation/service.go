@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/internal/ttlcache"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/metrics"
@@ -30,6 +31,9 @@ type API interface {
 	StartGeneration(ctx context.Context, token, ledgerID string, req mangrove.GenerationRequest) (*mangrove.AsyncTask, error)
 	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
 	Projects(ctx context.Context, token string) ([]mangrove.Project, error)
+	// ProjectModels tells, among several projects, the ledger's
+	// (internal/owners): the input check reads only its data.
+	ProjectModels(ctx context.Context, token string, projectID int64) ([]mangrove.Model, error)
 	ProjectEvents(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.Event], error)
 }
 
@@ -89,6 +93,9 @@ type Options struct {
 	// audit row, so Recover can watch the task after a restart; without it
 	// such tasks are watched again only when someone views them.
 	Sealer Sealer
+	// Owners, when set, is the cache of which project a token's ledgers
+	// belong to, shared with the ledger pages; nil uses a private one.
+	Owners *owners.Cache
 	// StartTimeout bounds the POST that starts a generation, and so how
 	// long a row may stay submitting before Recover calls its outcome
 	// unknown; zero means DefaultStartTimeout.
@@ -106,6 +113,8 @@ type Service struct {
 	now      func() time.Time
 	changed  BatchesChanged
 	sealer   Sealer
+	// owners tell a ledger's project for the input check.
+	owners *owners.Cache
 	// background runs the counts of finished runs' batches; Wait is for tests.
 	background sync.WaitGroup
 	// startTimeout is Options.StartTimeout.
@@ -150,8 +159,11 @@ func New(o Options) *Service {
 	if o.Changed == nil {
 		o.Changed = func(string) {}
 	}
+	if o.Owners == nil {
+		o.Owners = owners.NewCache(o.Now)
+	}
 	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
-		log: o.Logger, now: o.Now, changed: o.Changed, sealer: o.Sealer,
+		log: o.Logger, now: o.Now, changed: o.Changed, sealer: o.Sealer, owners: o.Owners,
 		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout), startedAt: o.Now(),
 		origins:     ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
 		readOnly:    ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -279,19 +280,35 @@ func (s *Service) RecordFinal(ctx context.Context, t mangrove.AsyncTask) {
 	s.finals.Lock()
 	defer s.finals.Unlock()
 	gen, err := s.store.GenerationByTask(ctx, t.ID)
-	if err != nil || (gen.State != store.StateStarted && gen.State != store.StateUnknown) {
+	if err != nil || gen.FinishedAt != nil || (gen.State != store.StateStarted && gen.State != store.StateUnknown) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("reading a finished task's generation failed", "task_id", t.ID, "err", err)
 		}
 		return
 	}
-	if err := s.store.MarkFinished(ctx, t.ID, t.State, mangrove.Deref(t.ErrorMessage), finished); err != nil {
+	state, msg := finalState(t)
+	if err := s.store.MarkFinished(ctx, t.ID, state, msg, finished); err != nil {
 		s.log.Error("recording a finished task failed", "task_id", t.ID, "err", err)
 		return
 	}
-	s.metrics.GenerationFinished(t.State)
+	s.metrics.GenerationFinished(state)
 	s.changed("") // the run wrote batches
 	s.countWritten(gen, t)
+}
+
+// finalState is how the audit log records a finished task: complete or
+// failed as they are; a state the reference does not list is recorded as
+// unknown, with Mangrove's state in the message (and its own error, if any).
+func finalState(t mangrove.AsyncTask) (state, msg string) {
+	switch t.State {
+	case mangrove.TaskComplete, mangrove.TaskFailed:
+		return t.State, mangrove.Deref(t.ErrorMessage)
+	}
+	msg = fmt.Sprintf("Mangrove ended the task in the state %q, which its documentation does not list; check the ledger's batches.", t.State)
+	if e := mangrove.Deref(t.ErrorMessage); e != "" {
+		msg += " Its message: " + e
+	}
+	return store.StateUnknown, msg
 }
 
 // countWritten counts, in the background, the batches a finished run wrote,

@@ -131,9 +131,27 @@ func TestLedgerCoverage(t *testing.T) {
 		t.Parallel()
 		d := doc(t, b.Get("/ledgers/"+app.LedgerByName(t, "Biochar Inventory").ID).Body)
 		section := d.Find("section.coverage")
-		// The demo's data gives it periods, all missing, and nothing to generate them with.
-		if section.Find("table").Length() != 1 || section.Find(".coverage-gaps a").Length() != 0 || !strings.Contains(section.Text(), "it has no model") {
-			t.Errorf("a ledger without a model: %q", strings.Join(strings.Fields(section.Text()), " "))
+		// The token sees two projects and a ledger without a model names none
+		// of them (internal/owners): whose data would place its periods is
+		// unknown, and nothing could generate them.
+		text := strings.Join(strings.Fields(section.Text()), " ")
+		if section.Find("table").Length() != 0 || section.Find(".coverage-gaps a").Length() != 0 || !strings.Contains(text, "when data was recorded is unknown") {
+			t.Errorf("a ledger without a model: %q", text)
+		}
+	})
+
+	t.Run("OwnProjectsData", func(t *testing.T) {
+		t.Parallel()
+		// The second site's ledger has no batches; its project's data is Q1
+		// 2025 (the first site's runs from January 2024 are not its data).
+		d := doc(t, b.Get("/ledgers/"+app.LedgerByName(t, "Biochar Output").ID).Body)
+		section := d.Find("section.coverage")
+		text := strings.Join(strings.Fields(section.Text()), " ")
+		if !strings.Contains(text, "Jan 2025 to Mar 2025") || strings.Contains(text, "2024") {
+			t.Errorf("second site's coverage: %q", text)
+		}
+		if gaps := section.Find(".coverage-gaps a"); gaps.Length() != 1 || gaps.Text() != "Generate Jan–Mar 2025" {
+			t.Errorf("gaps %q, want Jan–Mar 2025", gaps.Text())
 		}
 	})
 }

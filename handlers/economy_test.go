@@ -29,10 +29,15 @@ const (
 	maxWarmPreviewCalls = 2
 )
 
-// TestPreviewCallCounts counts the API calls of the path staff take: the form,
-// then the preview (cold: only the form's reads are cached), then the same
-// preview again (warm). The preview must still show every check: the counts,
-// the existing batches and each input's data.
+// TestPreviewCallCounts counts the API calls of the path staff take: the
+// ledgers list (where sign-in lands), the form, then the preview (cold: only
+// the list's and the form's reads are cached), then the same preview again
+// (warm). The preview must still show every check: the counts, the existing
+// batches and each input's data. The demo token sees two projects: the list
+// tells which project each ledger belongs to, and the preview's input check
+// reads only the ledger's project's events. (Without the list, a first
+// preview also reads each project's models and the other project's first
+// events, beside its own: four calls more, no round more.)
 func TestPreviewCallCounts(t *testing.T) {
 	t.Parallel()
 	var calls apiCounter
@@ -40,6 +45,9 @@ func TestPreviewCallCounts(t *testing.T) {
 	b := app.SignedIn(t)
 	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
 	q1 := url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}}.Encode()
+	if r := b.Get("/ledgers"); r.Status != http.StatusOK {
+		t.Fatalf("list: %d", r.Status)
+	}
 
 	before := calls.n.Load()
 	if r := b.Get("/ledgers/" + ncr + "/generate"); r.Status != http.StatusOK {

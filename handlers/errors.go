@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,6 +67,23 @@ func generationRefused(ledgerID, reason string) *pageError {
 	return &pageError{Status: http.StatusConflict, Heading: "This generation was refused",
 		Message: "This confirmation was already used and Mangrove refused it: " + reason + ". Nothing was started.",
 		Action:  "Back to the ledger", ActionURL: views.LedgerPath(ledgerID)}
+}
+
+// generationBusy: Mangrove answered 409, a generation already runs on the
+// ledger; nothing started. (Pages that can show the preview again do so.)
+func generationBusy(ledgerID, reason string) *pageError {
+	return &pageError{Status: http.StatusConflict, Heading: "A generation is already running",
+		Message: "Mangrove did not start this generation: " + sentence(reason) + " Nothing was started. Wait for the running generation to finish, then preview again.",
+		Action:  "Back to the ledger", ActionURL: views.LedgerPath(ledgerID)}
+}
+
+// sentence ends a message from the API with a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+		return s
+	}
+	return s + "."
 }
 
 func unknownOutcome(ledgerID string) *pageError {
@@ -190,6 +208,13 @@ func apiErrorPage(err error) *pageError {
 			msg = "Mangrove did not accept the request: " + apiErr.Message
 		}
 		return &pageError{Status: http.StatusUnprocessableEntity, Heading: "Request not accepted", Message: msg, Action: "Back to ledgers", ActionURL: views.LedgersPath()}
+	case errors.Is(err, mangrove.ErrConflict):
+		msg := "Mangrove refused the request: it conflicts with something in progress (a generation already running on the ledger, say). Nothing was changed by this page; try again once it has finished."
+		var apiErr *mangrove.APIError
+		if errors.As(err, &apiErr) && apiErr.Message != "" {
+			msg = "Mangrove refused the request: " + sentence(apiErr.Message) + " Nothing was changed by this page; try again once what is in progress has finished."
+		}
+		return &pageError{Status: http.StatusConflict, Heading: "Not possible right now", Message: msg, Action: "Back to ledgers", ActionURL: views.LedgersPath()}
 	case errors.Is(err, mangrove.ErrRateLimited), errors.Is(err, mangrove.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return &pageError{Status: http.StatusServiceUnavailable, Heading: "Mangrove is unavailable",
 			Message: "Mangrove is unavailable or busy right now. Nothing was changed by this page; try again in a minute.",

@@ -23,6 +23,10 @@ var exportPageSize = ledgers.ExportPageSize
 // exportWriteWindow is how long one page may take to reach the client.
 const exportWriteWindow = 30 * time.Second
 
+// batchCSVHeader names the columns after the API's fields, for consumers
+// that read them by name: ledger_balance is each batch's unallocated amount
+// (its output less what was allocated from it to downstream batches and
+// reports; the page's "Unallocated"), not a running total of the ledger.
 var batchCSVHeader = []string{"id", "tracking_id", "start_time", "end_time", "state", "feedstock", "primary_output", "unit", "ledger_balance", "created_at"}
 
 // historyCSVHeader: new columns go at the end, so that spreadsheets and
@@ -117,13 +121,13 @@ func batchRecord(b mangrove.Batch) []string {
 	if r.Output != nil {
 		output, unit = csvNumber(*r.Output), r.OutputUnit
 	}
-	balance := ""
-	if r.LedgerBalance != nil {
-		balance = csvNumber(*r.LedgerBalance)
+	unallocated := ""
+	if r.Unallocated != nil {
+		unallocated = csvNumber(*r.Unallocated)
 	}
 	return []string{
 		csvText(r.ID), csvText(r.TrackingID), csvTime(r.Start), csvTime(r.End), csvText(r.State),
-		csvText(strings.Join(mangrove.Names(b.Feedstocks), "; ")), output, csvText(unit), balance, csvTime(r.CreatedAt),
+		csvText(strings.Join(mangrove.Names(b.Feedstocks), "; ")), output, csvText(unit), unallocated, csvTime(r.CreatedAt),
 	}
 }
 

@@ -34,11 +34,11 @@ func TestLedgerChartData(t *testing.T) {
 		t.Fatal("no JSON chart data in the page")
 	}
 	var chart struct {
-		Unit    string     `json:"unit"`
-		X       []int64    `json:"x"`
-		Output  []*float64 `json:"output"`
-		Balance []*float64 `json:"balance"`
-		Batches []int      `json:"batches"`
+		Unit       string     `json:"unit"`
+		X          []int64    `json:"x"`
+		Output     []*float64 `json:"output"`
+		Cumulative []*float64 `json:"cumulative"`
+		Batches    []int      `json:"batches"`
 	}
 	if err := json.Unmarshal([]byte(script.Text()), &chart); err != nil {
 		t.Fatalf("chart data %q: %v", script.Text(), err)
@@ -62,12 +62,13 @@ func TestLedgerChartData(t *testing.T) {
 			p.output += bt.PrimaryOutput.Value
 		}
 	}
-	if len(chart.X) != len(want) || len(chart.Output) != len(want) || len(chart.Balance) != len(want) || len(chart.Batches) != len(want) {
-		t.Fatalf("chart has %d periods (%d/%d/%d), the API %d", len(chart.X), len(chart.Output), len(chart.Balance), len(chart.Batches), len(want))
+	if len(chart.X) != len(want) || len(chart.Output) != len(want) || len(chart.Cumulative) != len(want) || len(chart.Batches) != len(want) {
+		t.Fatalf("chart has %d periods (%d/%d/%d), the API %d", len(chart.X), len(chart.Output), len(chart.Cumulative), len(chart.Batches), len(want))
 	}
 	if chart.Unit != "t" {
 		t.Errorf("unit %q", chart.Unit)
 	}
+	cumulative := 0.0
 	for i, x := range chart.X {
 		if i > 0 && x <= chart.X[i-1] {
 			t.Errorf("periods not in ascending order at %d", i)
@@ -79,6 +80,12 @@ func TestLedgerChartData(t *testing.T) {
 		}
 		if chart.Batches[i] != p.n || chart.Output[i] == nil || diff(*chart.Output[i], p.output) > 1e-6 {
 			t.Errorf("period %s: %d batches output %v; API %d batches output %v", time.Unix(x, 0).UTC(), chart.Batches[i], chart.Output[i], p.n, p.output)
+		}
+		// The line is the outputs added up from the chart's first period,
+		// not any API figure (ledger_balance is per batch).
+		cumulative += p.output
+		if chart.Cumulative[i] == nil || diff(*chart.Cumulative[i], cumulative) > 1e-6 {
+			t.Errorf("period %s: cumulative %v, want %v", time.Unix(x, 0).UTC(), chart.Cumulative[i], cumulative)
 		}
 	}
 
@@ -145,6 +152,65 @@ func TestLedgerChartData(t *testing.T) {
 	})
 }
 
+// TestLedgerPageStatesAndLabels: the state filter offers the documented
+// states and those the listed batches carry (not error or failed for their
+// own sake), keeps a selected one, and the per-batch ledger_balance is
+// "Unallocated", explained on the page; nothing is called a ledger balance.
+func TestLedgerPageStatesAndLabels(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.SignedIn(t)
+	id := app.LedgerByName(t, "Net Carbon Removal").ID
+
+	options := func(d *goquery.Document) []string {
+		var v []string
+		d.Find("select#state option").Each(func(_ int, o *goquery.Selection) { v = append(v, o.AttrOr("value", "?")) })
+		return v
+	}
+	r := b.Get("/ledgers/" + id)
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d", r.Status)
+	}
+	d := doc(t, r.Body)
+	// The page lists its table's page and the chart's most recent batches.
+	listed := map[string]bool{"": true, "complete": true, "processing": true}
+	for _, bt := range allBatches(t, app, id, mangrove.ListOptions{Sort: []string{"-start_time"}}) {
+		listed[bt.State] = true
+	}
+	got := options(d)
+	if len(got) < 3 || got[0] != "" || got[1] != "complete" || got[2] != "processing" {
+		t.Errorf("options %q, want Any, complete, processing first", got)
+	}
+	for _, o := range got {
+		if !listed[o] {
+			t.Errorf("state %q offered, but neither documented nor on a listed batch", o)
+		}
+	}
+
+	t.Run("SelectedKept", func(t *testing.T) {
+		d := doc(t, b.Get("/ledgers/"+id+"?state=failed").Body)
+		if sel := d.Find("select#state option[selected]"); sel.AttrOr("value", "") != "failed" {
+			t.Errorf("selected %q, options %q", sel.AttrOr("value", ""), options(d))
+		}
+		if d.Find(".field-error").Length() != 0 {
+			t.Error("state=failed is refused")
+		}
+	})
+
+	t.Run("Unallocated", func(t *testing.T) {
+		var heads []string
+		d.Find("#batches-table thead th").Each(func(_ int, th *goquery.Selection) { heads = append(heads, strings.TrimSpace(th.Text())) })
+		if !strings.Contains(strings.Join(heads, "|"), "|Unallocated|") {
+			t.Errorf("headers %q lack Unallocated", heads)
+		}
+		if c := d.Find("#batches-table caption").Text(); !strings.Contains(c, "not yet allocated") {
+			t.Errorf("caption %q does not explain Unallocated", c)
+		}
+		if strings.Contains(strings.ToLower(r.Body), "ledger balance") {
+			t.Error(`the page still says "ledger balance"`)
+		}
+	})
+}
+
 func diff(a, b float64) float64 {
 	if a > b {
 		return a - b
@@ -161,9 +227,33 @@ func TestPreviewInputData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The token sees two projects; the ledger is the first site's, and the
+	// second site has pyrolysis runs in the range, which must not be counted.
 	projects, err := app.Client.Projects(ctx, app.Tokens.ReadWrite)
-	if err != nil || len(projects) != 1 {
+	if err != nil || len(projects) != 2 || projects[0].Name != "Cedar Ridge Biochar" {
 		t.Fatalf("projects %v %v", projects, err)
+	}
+	own, other := projects[0].ID, projects[1].ID
+	inRange := func(project int64, typeID int64) int {
+		t.Helper()
+		list, err := app.Client.DataPoints(ctx, app.Tokens.ReadWrite, project, mangrove.ListOptions{Page: 1, PageSize: 1, Filters: []mangrove.Filter{
+			{Field: "data_point_type_id", Value: strconv.FormatInt(typeID, 10)},
+			{Field: "start_time", Op: "geq", Value: "2025-01-01T00:00:00Z"},
+			{Field: "start_time", Op: "leq", Value: "2025-03-31T23:59:59Z"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list.Info.TotalItems
+	}
+	var produced mangrove.RequiredInput
+	for _, in := range inputs {
+		if in.Slug == "biochar-mass-produced" {
+			produced = in
+		}
+	}
+	if produced.ID == 0 || inRange(other, produced.ID) == 0 {
+		t.Fatal("the second site has no biochar-mass-produced data in the range: the test would prove nothing")
 	}
 	skipped := inputs[1]
 	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"},
@@ -190,7 +280,7 @@ func TestPreviewInputData(t *testing.T) {
 			}
 			continue
 		}
-		list, err := app.Client.DataPoints(ctx, app.Tokens.ReadWrite, projects[0].ID, mangrove.ListOptions{Page: 1, PageSize: 1, Filters: []mangrove.Filter{
+		list, err := app.Client.DataPoints(ctx, app.Tokens.ReadWrite, own, mangrove.ListOptions{Page: 1, PageSize: 1, Filters: []mangrove.Filter{
 			{Field: "data_point_type_id", Value: strconv.FormatInt(in.ID, 10)},
 			{Field: "start_time", Op: "geq", Value: start.Format(time.RFC3339)},
 			{Field: "start_time", Op: "leq", Value: end.Format(time.RFC3339)},

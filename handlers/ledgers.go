@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/ledgers"
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
@@ -24,22 +27,55 @@ func ledgerIDParam(c echo.Context) (string, error) {
 	return id, nil
 }
 
-// batchStates are offered in the ledger page's state filter.
-var batchStates = []string{"complete", "processing", "error", "failed"}
-
 func (h *Handlers) showLedgers(c echo.Context) error {
-	list, err := h.ledgers.Ledgers(c.Request().Context(), h.currentToken(c))
+	list, err := h.ledgers.LedgerList(c.Request().Context(), h.currentToken(c))
 	if err != nil {
 		return err
 	}
-	rows := make([]views.LedgerRow, len(list))
-	for i, l := range list {
-		rows[i] = ledgerRow(l)
+	p := ledgerGroups(list)
+	p.Layout = h.layout(c, "Ledgers", "ledgers")
+	return h.render(c, http.StatusOK, views.LedgersPage(p))
+}
+
+// Notes of the ledgers list when projects cannot be told apart.
+const (
+	untoldNote = "A ledger does not name its project: the dashboard places it by its model, " +
+		"which its project lists. These ledgers have no model, or one no project lists."
+	ungroupedNote = "The ledgers are not grouped by project: the projects could not be read."
+)
+
+// ledgerGroups lays the list out: one table when the token sees one
+// project (or its projects could not be read, which the page says), else a
+// section per project, and the ledgers whose project cannot be told last,
+// under "Other".
+func ledgerGroups(list *ledgers.LedgerList) views.LedgersPageProps {
+	rows := func(ls []mangrove.Ledger) []views.LedgerRow {
+		out := make([]views.LedgerRow, len(ls))
+		for i, l := range ls {
+			out[i] = ledgerRow(l)
+		}
+		return out
 	}
-	return h.render(c, http.StatusOK, views.LedgersPage(views.LedgersPageProps{
-		Layout:  h.layout(c, "Ledgers", "ledgers"),
-		Ledgers: rows,
-	}))
+	var p views.LedgersPageProps
+	switch {
+	case list.ProjectsErr != nil:
+		p.Groups = []views.LedgerGroup{{Ledgers: rows(list.Untold)}}
+		if len(list.Untold) > 0 {
+			p.Note = ungroupedNote
+		}
+	case len(list.Projects) == 1 && len(list.Untold) == 0:
+		p.Groups = []views.LedgerGroup{{Ledgers: rows(list.Projects[0].Ledgers)}}
+	default:
+		for _, pl := range list.Projects {
+			id := strconv.FormatInt(pl.Project.ID, 10)
+			p.Groups = append(p.Groups, views.LedgerGroup{Heading: cmp.Or(pl.Project.Name, "Project "+id), ID: "project-" + id,
+				Ledgers: rows(pl.Ledgers)})
+		}
+		if len(list.Untold) > 0 {
+			p.Groups = append(p.Groups, views.LedgerGroup{Heading: "Other", ID: "project-other", Note: untoldNote, Ledgers: rows(list.Untold)})
+		}
+	}
+	return p
 }
 
 func (h *Handlers) showLedger(c echo.Context) error {
@@ -58,7 +94,7 @@ func (h *Handlers) showLedger(c echo.Context) error {
 		Ledger:       row,
 		Filter:       views.BatchFilter{Sort: q.Sort, State: q.State, PageSize: q.PageSize},
 		FilterErrors: qerrs,
-		StateOptions: batchStates,
+		StateOptions: forms.BatchStateOptions(q.State, listedStates(page)...),
 		ExportURL:    batchesExportURL(id, q),
 		Chart:        chartData(page.Chart),
 		Batches:      ledgerBatchRows(id, page.Batches.Data),
@@ -71,10 +107,25 @@ func (h *Handlers) showLedger(c echo.Context) error {
 			p.RequiredInputs = inputRows(page.Inputs)
 		}
 	}
-	p.Pager = pager(page.Batches.Info, q.Page, q.PageSize, len(page.Batches.Data), func(n int) string {
+	p.Pager = pager(page.Batches, q.Page, q.PageSize, func(n int) string {
 		return batchListURL(id, q, n)
 	})
 	return h.render(c, http.StatusOK, views.LedgerPage(p))
+}
+
+// listedStates are the states of the batches the page has read: the
+// table's page and the chart's most recent batches.
+func listedStates(page *ledgers.Page) []string {
+	var states []string
+	if page.Batches != nil {
+		for _, b := range page.Batches.Data {
+			states = append(states, b.State)
+		}
+	}
+	if page.Chart != nil {
+		states = append(states, page.Chart.States...)
+	}
+	return states
 }
 
 // batchListURL is page n of the ledger's batch list with the query's other

@@ -55,7 +55,7 @@ func inputsErrorMessage(err error) string {
 func batchRow(b mangrove.Batch) views.BatchRow {
 	r := views.BatchRow{
 		ID: b.ID, TrackingID: mangrove.Deref(b.TrackingID), Start: b.StartTime, End: b.EndTime,
-		State: b.State, LedgerBalance: b.LedgerBalance, CreatedAt: b.CreatedAt,
+		State: b.State, Unallocated: b.LedgerBalance, CreatedAt: b.CreatedAt,
 		Error: mangrove.Deref(b.ErrorMessage), Feedstock: strings.Join(mangrove.Names(b.Feedstocks), ", "),
 	}
 	if b.PrimaryOutput != nil {
@@ -96,23 +96,39 @@ func chartData(c *ledgers.Chart) *views.ChartData {
 	for _, p := range c.Points {
 		d.Start = append(d.Start, p.Start.Unix())
 		d.Output = append(d.Output, p.Output)
-		d.Balance = append(d.Balance, p.Balance)
+		d.Cumulative = append(d.Cumulative, p.Cumulative)
 		d.Batches = append(d.Batches, p.Batches)
 	}
 	return d
 }
 
-// pager builds the batch list's pagination props, tolerating an absent
-// info block.
-func pager(info *mangrove.Info, page, pageSize, items int, pageURL func(int) string) views.Pager {
-	p := views.Pager{Page: page, TotalPages: page, TotalItems: items, One: "batch", Many: "batches", PageURL: pageURL}
-	if info != nil {
+// pager builds the batch list's pagination props from the list's info:
+// its total_pages (total_items divided by the page size asked for only when
+// info has no total_pages), and next_page for whether a next page follows.
+// When the two disagree, next_page wins: the pages run at least to it, or
+// end at this one when it is null. Without info the list is one page.
+func pager[T any](l *mangrove.List[T], page, pageSize int, pageURL func(int) string) views.Pager {
+	p := views.Pager{Page: page, TotalPages: page, One: "batch", Many: "batches", PageURL: pageURL}
+	if l == nil {
+		p.TotalPages = max(p.TotalPages, 1)
+		return p
+	}
+	p.TotalItems = len(l.Data)
+	if info := l.Info; info != nil {
 		p.TotalItems = info.TotalItems
-		if pageSize > 0 {
-			p.TotalPages = (info.TotalItems + pageSize - 1) / pageSize
-		}
 		if info.CurrentPage > 0 {
 			p.Page = info.CurrentPage
+		}
+		switch {
+		case info.TotalPages > 0:
+			p.TotalPages = info.TotalPages
+		case pageSize > 0:
+			p.TotalPages = (info.TotalItems + pageSize - 1) / pageSize
+		}
+		if next, ok := l.NextPageAfter(p.Page); ok {
+			p.TotalPages = max(p.TotalPages, next)
+		} else if p.Page < p.TotalPages {
+			p.TotalPages = p.Page // no next page: this is the last
 		}
 	}
 	p.TotalPages = max(p.TotalPages, 1)
@@ -220,7 +236,11 @@ func paramDetails(p store.GenerationParams) []views.KeyValue {
 		kv = append(kv, views.KeyValue{Key: "Skipped input type ids", Value: strings.Join(ids, ", ")})
 	}
 	for _, a := range p.BatchAmounts {
-		kv = append(kv, views.KeyValue{Key: "Custom amount", Value: a.BatchID + ": " + strconv.FormatFloat(a.PrimaryOutputAmount, 'f', -1, 64)})
+		v := a.BatchID + ": " + strconv.FormatFloat(a.PrimaryOutputAmount, 'f', -1, 64)
+		if a.AllocationGroup != "" {
+			v += " (group " + a.AllocationGroup + ")"
+		}
+		kv = append(kv, views.KeyValue{Key: "Allocation from", Value: v})
 	}
 	return kv
 }

@@ -428,9 +428,10 @@ func TestOtherProjectSeesNothing(t *testing.T) {
 	r, _ := confirmThroughUI(t, a, ncr, "2025-01-01", "2025-03-31")
 	running := strconv.FormatInt(taskIDFrom(t, r.Location), 10)
 	ledgersA := mustLedgers(t, app)
-	// What B must never see: A's ledger ids and the names only A has
-	// ("Biochar Produced" is also in the name of B's model).
-	secretNames := []string{"Net Carbon Removal", "Biochar Inventory", "Cedar Ridge"}
+	// What B must never see: A's ledger ids and the names only A has, of
+	// both of A's projects ("Biochar Produced" is also in the name of B's
+	// model).
+	secretNames := []string{"Net Carbon Removal", "Biochar Inventory", "Cedar Ridge", "Juniper Flats", "Biochar Output"}
 	for _, l := range ledgersA {
 		secretNames = append(secretNames, l.ID)
 	}

@@ -26,6 +26,8 @@ func statusProps(snap watcher.Snapshot, gen *store.Generation) views.TaskStatusP
 		FinishedAt:   t.FinishedAt,
 		ErrorMessage: mangrove.Deref(t.ErrorMessage),
 		Retrying:     snap.Retrying,
+		Finished:     snap.Terminal(),
+		GaveUp:       snap.GaveUp,
 	}
 	if t.StartedAt != nil {
 		end := snap.ObservedAt

@@ -24,19 +24,30 @@ const (
 
 // Chart is a ledger's output over time: one point per period start, oldest
 // first. A period with several batches (a ledger partitioned by feedstock
-// has one per feedstock) shows their summed output and the balance after its
-// last batch.
+// has one per feedstock) shows their summed output, and the output of the
+// chart's batches added up from its first period to this one.
+//
+// The API has no running total: a batch's ledger_balance is its own
+// unallocated amount (the reference's batch example: output 100.5, 50.25
+// allocated to a report, ledger_balance 50.25), so the chart does not draw
+// it. The cumulative output is the dashboard's own sum over the chart's
+// window, not the ledger's total since its first batch.
 type Chart struct {
 	Unit   string
 	Points []ChartPoint
+	// States are the distinct states of the chart's batches, sorted: the
+	// batch filter offers them.
+	States []string
 }
 
 // ChartPoint is one period of the chart.
 type ChartPoint struct {
-	Start   time.Time
-	Output  *float64 // nil when no batch of the period has one
-	Balance *float64 // nil when absent
-	Batches int
+	Start  time.Time
+	Output *float64 // nil when no batch of the period has one
+	// Cumulative is the output of the chart's batches up to and including
+	// this period; nil until a period has an output.
+	Cumulative *float64
+	Batches    int
 }
 
 // keepChart draws the chart of a ledger's most recent batches and keeps it;
@@ -100,7 +111,8 @@ func (s *Service) recentBatches(ctx context.Context, token, ledgerID string) (re
 	return r, nil
 }
 
-// ChartOf turns batches into the chart; it is nil when nothing can be drawn.
+// ChartOf turns batches into the chart; it is nil when nothing can be drawn
+// (no batch has an output).
 func ChartOf(batches []mangrove.Batch, ledgerUnit string) *Chart {
 	sorted := slices.Clone(batches)
 	slices.SortStableFunc(sorted, func(a, b mangrove.Batch) int {
@@ -122,6 +134,9 @@ func ChartOf(batches []mangrove.Batch, ledgerUnit string) *Chart {
 		}
 		pt := &c.Points[n-1]
 		pt.Batches++
+		if b.State != "" && !slices.Contains(c.States, b.State) {
+			c.States = append(c.States, b.State)
+		}
 		if b.PrimaryOutput != nil {
 			sum := b.PrimaryOutput.Value
 			if pt.Output != nil {
@@ -133,14 +148,21 @@ func ChartOf(batches []mangrove.Batch, ledgerUnit string) *Chart {
 			}
 			drawable = true
 		}
-		if b.LedgerBalance != nil {
-			v := *b.LedgerBalance
-			pt.Balance = &v
-			drawable = true
-		}
 	}
 	if !drawable {
 		return nil
 	}
+	var total *float64
+	for i := range c.Points {
+		if o := c.Points[i].Output; o != nil {
+			v := *o
+			if total != nil {
+				v += *total
+			}
+			total = &v
+		}
+		c.Points[i].Cumulative = total
+	}
+	slices.Sort(c.States)
 	return c
 }

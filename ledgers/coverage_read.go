@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
@@ -23,10 +24,11 @@ const (
 	// read at once: the page waits for them, but they share the token's
 	// rate limit with everything else the user does.
 	coverageConcurrency = 4
-	// coverageMaxProjects bounds the projects whose events date the data; a
-	// token that sees more leaves the data's range unknown.
+	// coverageMaxProjects bounds the projects whose events are read beside
+	// their models, before the ledger's project is known; a token that sees
+	// more has its ledger's project told first, then only its events read.
 	coverageMaxProjects = 5
-	// dataRangeTTL is how long a token's data range is reused: data is
+	// dataRangeTTL is how long a project's data range is reused: data is
 	// recorded days apart, and no generation changes it.
 	dataRangeTTL = 5 * time.Minute
 )
@@ -35,22 +37,29 @@ const (
 type coverageReads struct {
 	recent    recentRead
 	recentErr error
-	// data is the token's kept data range when dataKept; else projects (or
-	// projectsErr) are the token's projects, whose events date it.
-	data        DataRange
-	dataKept    bool
+	// owners tell the token's ledgers' projects when ownersKept; else
+	// projects (or projectsErr) are the token's projects, whose models tell
+	// them.
+	owners      *owners.Owners
+	ownersKept  bool
 	projects    []mangrove.Project
 	projectsErr error
+}
+
+// rangeKey is one project's data range for one token (by its hash).
+type rangeKey struct {
+	token     string
+	projectID int64
 }
 
 // keepCoverage builds the ledger's coverage and keeps it with the chart; nil
 // when the batches could not be read. What the chart's pages lack is read in
 // one more round, all at once: older pages, when the ledger has more batches
 // in its last CoveragePeriods periods than the chart reads, and the data's
-// range, when the token's is not kept. Neither fits in the page's first
-// round: how far the list goes is known from the chart's first page, and
-// the events that date the data are listed per project, known from the
-// projects list (a ledger does not name its project).
+// range of the ledger's project, when it is not kept. Neither fits in the
+// page's first round: how far the list goes is known from the chart's first
+// page, and the events that date the data are listed per project, known from
+// the projects list (a ledger does not name its project: dataRange).
 func (s *Service) keepCoverage(ctx context.Context, token string, l mangrove.Ledger, r coverageReads) *Coverage {
 	if r.recentErr != nil {
 		s.logReadFailure(ctx, "loading the coverage's batches failed", r.recentErr, "ledger_id", l.ID)
@@ -58,7 +67,7 @@ func (s *Service) keepCoverage(ctx context.Context, token string, l mangrove.Led
 	}
 	ctx, cancel := context.WithTimeout(ctx, chartTimeout)
 	defer cancel()
-	in := CoverageInput{Ledger: l, Batches: r.recent.batches, Data: r.data, Now: s.now()}
+	in := CoverageInput{Ledger: l, Batches: r.recent.batches, Now: s.now()}
 	var (
 		wg       sync.WaitGroup
 		older    []mangrove.Batch
@@ -67,9 +76,7 @@ func (s *Service) keepCoverage(ctx context.Context, token string, l mangrove.Led
 	if since, ok := olderSince(l, r.recent); ok {
 		wg.Go(func() { older, in.Truncated, olderErr = s.olderBatches(ctx, token, l.ID, r.recent.total, since) })
 	}
-	if !r.dataKept {
-		wg.Go(func() { in.Data = s.keepDataRange(ctx, token, r.projects, r.projectsErr) })
-	}
+	wg.Go(func() { in.Data = s.dataRange(ctx, token, l, r) })
 	wg.Wait()
 	if olderErr != nil {
 		s.logReadFailure(ctx, "loading the coverage's older batches failed", olderErr, "ledger_id", l.ID)
@@ -163,39 +170,67 @@ func lowerTo(v *atomic.Int64, n int64) {
 	}
 }
 
-// keepDataRange dates the data of the token's projects by their oldest and
-// newest events, and keeps it for dataRangeTTL. A ledger does not name its
-// project, so every project the token sees counts; past
-// coverageMaxProjects, or when a read fails, the range is unknown.
-func (s *Service) keepDataRange(ctx context.Context, token string, projects []mangrove.Project, err error) DataRange {
-	if err != nil || len(projects) > coverageMaxProjects {
-		if err != nil {
-			s.logReadFailure(ctx, "loading the projects for the data's range failed", err)
+// dataRange dates the data of the ledger's project by its oldest and newest
+// events. The ledger's project is told by internal/owners (one project owns
+// every ledger; among several, the one whose models list the ledger's
+// model); the owners (owners.Cache, shared with the preview) and each
+// project's range (dataRangeTTL) are kept, so another ledger of the token's
+// costs no call. When the token's owners are
+// not kept yet, the projects' models and (up to coverageMaxProjects
+// projects) their events are read at once, so the page waits one round; with
+// more projects the ledger's project is told first, then only its events
+// read. A ledger whose project cannot be told, or a failed read, leaves the
+// range unknown: another project's data would date it wrongly.
+func (s *Service) dataRange(ctx context.Context, token string, l mangrove.Ledger, r coverageReads) DataRange {
+	th := mangrove.TokenHash(token)
+	o := r.owners
+	if !r.ownersKept {
+		if r.projectsErr != nil {
+			s.logReadFailure(ctx, "loading the projects for the data's range failed", r.projectsErr)
+			return DataRange{}
 		}
+		if len(r.projects) > 1 && len(r.projects) <= coverageMaxProjects {
+			var wg sync.WaitGroup
+			wg.Go(func() { o = owners.Read(ctx, s.api, token, r.projects) })
+			for _, p := range r.projects {
+				wg.Go(func() { s.projectRange(ctx, token, th, p.ID) })
+			}
+			wg.Wait()
+		} else {
+			o = owners.Read(ctx, s.api, token, r.projects)
+		}
+		if err := o.Err(); err != nil {
+			s.logReadFailure(ctx, "telling the ledgers' projects for the data's range failed", err)
+			return DataRange{}
+		}
+		s.owners.Put(token, o)
+	}
+	p, ok := o.Of(l)
+	if !ok {
 		return DataRange{}
 	}
-	ends := make([]DataRange, len(projects))
-	errs := make([]error, 2*len(projects))
-	var wg sync.WaitGroup
-	for i, p := range projects {
-		wg.Go(func() { ends[i].First, errs[2*i] = s.firstEventStart(ctx, token, p.ID, "start_time") })
-		wg.Go(func() { ends[i].Last, errs[2*i+1] = s.firstEventStart(ctx, token, p.ID, "-start_time") })
+	if d, ok := s.dataRanges.Get(rangeKey{th, p.ID}); ok {
+		return d
 	}
+	return s.projectRange(ctx, token, th, p.ID)
+}
+
+// projectRange reads a project's data range and keeps it; unknown when a
+// read fails.
+func (s *Service) projectRange(ctx context.Context, token, th string, projectID int64) DataRange {
+	var (
+		d          = DataRange{Known: true}
+		ferr, lerr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { d.First, ferr = s.firstEventStart(ctx, token, projectID, "start_time") })
+	wg.Go(func() { d.Last, lerr = s.firstEventStart(ctx, token, projectID, "-start_time") })
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		s.logReadFailure(ctx, "loading the events for the data's range failed", err)
+	if err := errors.Join(ferr, lerr); err != nil {
+		s.logReadFailure(ctx, "loading the events for the data's range failed", err, "project_id", projectID)
 		return DataRange{}
 	}
-	d := DataRange{Known: true}
-	for _, e := range ends {
-		if !e.First.IsZero() && (d.First.IsZero() || e.First.Before(d.First)) {
-			d.First = e.First
-		}
-		if e.Last.After(d.Last) {
-			d.Last = e.Last
-		}
-	}
-	s.dataRanges.Put(mangrove.TokenHash(token), d)
+	s.dataRanges.Put(rangeKey{th, projectID}, d)
 	return d
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/carbon-dash/mangrove-dashboard/forms"
+	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/internal/ttlcache"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
@@ -25,8 +26,11 @@ type API interface {
 	RequiredInputs(ctx context.Context, token, ledgerID string) ([]mangrove.RequiredInput, error)
 	LedgerBatches(ctx context.Context, token, ledgerID string, opts mangrove.ListOptions) (*mangrove.List[mangrove.Batch], error)
 	Batch(ctx context.Context, token, batchID string) (*mangrove.BatchDetail, error)
-	// Projects and ProjectEvents date the data the coverage runs to.
+	// Projects and ProjectEvents date the data the coverage runs to;
+	// ProjectModels tells a ledger's project (internal/owners), for the
+	// coverage and the ledgers list.
 	Projects(ctx context.Context, token string) ([]mangrove.Project, error)
+	ProjectModels(ctx context.Context, token string, projectID int64) ([]mangrove.Model, error)
 	ProjectEvents(ctx context.Context, token string, projectID int64, opts mangrove.ListOptions) (*mangrove.List[mangrove.Event], error)
 }
 
@@ -43,6 +47,9 @@ const (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Owners, when set, is the cache of which project a token's ledgers
+	// belong to, shared with the preview; nil uses a private one.
+	Owners *owners.Cache
 }
 
 // Service reads the browsing pages' data.
@@ -52,7 +59,8 @@ type Service struct {
 	now        func() time.Time
 	charts     *ttlcache.Cache[chartKey, *Chart]
 	coverages  *ttlcache.Cache[chartKey, *Coverage]
-	dataRanges *ttlcache.Cache[string, DataRange] // by token hash
+	dataRanges *ttlcache.Cache[rangeKey, DataRange]
+	owners     *owners.Cache
 }
 
 type chartKey struct{ token, ledgerID string }
@@ -65,13 +73,17 @@ func New(api API, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Owners == nil {
+		o.Owners = owners.NewCache(o.Now)
+	}
 	return &Service{
 		api:        api,
 		log:        o.Logger,
 		now:        o.Now,
 		charts:     ttlcache.New[chartKey, *Chart](ChartCacheTTL, chartCacheMax, o.Now),
 		coverages:  ttlcache.New[chartKey, *Coverage](ChartCacheTTL, chartCacheMax, o.Now),
-		dataRanges: ttlcache.New[string, DataRange](dataRangeTTL, chartCacheMax, o.Now),
+		dataRanges: ttlcache.New[rangeKey, DataRange](dataRangeTTL, chartCacheMax, o.Now),
+		owners:     o.Owners,
 	}
 }
 
@@ -109,14 +121,14 @@ func (s *Service) LedgerPage(ctx context.Context, token, id string, q forms.Batc
 	key := chartKey{token: mangrove.TokenHash(token), ledgerID: id}
 	chart, chartKept := s.charts.Get(key)
 	coverage, coverageKept := s.coverages.Get(key)
-	cov.data, cov.dataKept = s.dataRanges.Get(key.token)
+	cov.owners, cov.ownersKept = s.owners.Get(token)
 	wg.Go(func() { ledger, lerr = s.api.Ledger(ctx, token, id) })
 	wg.Go(func() { p.Inputs, p.InputsErr = s.api.RequiredInputs(ctx, token, id) })
 	wg.Go(func() { p.Batches, berr = s.api.LedgerBatches(ctx, token, id, ListOptions(q)) })
 	if !chartKept || !coverageKept {
 		wg.Go(func() { cov.recent, cov.recentErr = s.recentBatches(ctx, token, id) })
 	}
-	if !coverageKept && !cov.dataKept {
+	if !coverageKept && !cov.ownersKept {
 		wg.Go(func() { cov.projects, cov.projectsErr = s.api.Projects(ctx, token) })
 	}
 	wg.Wait()
@@ -155,18 +167,20 @@ func ListOptions(q forms.BatchListQuery) mangrove.ListOptions {
 
 // BatchesChanged drops every chart and coverage: a generation may have
 // changed them. The token is the generation's (unused: those of every
-// token go). The data's ranges stay: a generation records no data.
+// token go). The data's ranges and the ledgers' projects stay: a
+// generation records no data and moves no ledger.
 func (s *Service) BatchesChanged(string) {
 	s.charts.Clear()
 	s.coverages.Clear()
 }
 
-// ClearCaches forgets every chart, coverage and data range, so the next
-// page view reads them again; for load tests and benchmarks that measure
-// the uncached path.
+// ClearCaches forgets every chart, coverage, data range and ledgers'
+// project, so the next page view reads them again; for load tests and
+// benchmarks that measure the uncached path.
 func (s *Service) ClearCaches() {
 	s.BatchesChanged("")
 	s.dataRanges.Clear()
+	s.owners.Clear()
 }
 
 // CheckToken makes the cheapest call that needs a token, to tell whether

@@ -45,8 +45,13 @@ func (t *AsyncTask) UnmarshalJSON(b []byte) error {
 }
 
 // Terminal reports whether the task has finished, successfully or not: polling can stop.
+// The reference lists four states (pending, running, complete, failed) and says
+// finished_at is null while running; a state it does not list with finished_at set is
+// read as finished too (a guess: see README, "Task states"), so such a task is not
+// polled forever.
 func (t *AsyncTask) Terminal() bool {
-	return t != nil && (t.State == TaskComplete || t.State == TaskFailed)
+	return t != nil && (t.State == TaskComplete || t.State == TaskFailed ||
+		(t.FinishedAt != nil && t.State != TaskPending && t.State != TaskRunning))
 }
 
 // AsyncTask returns GET /async_tasks/{id}.

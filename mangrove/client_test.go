@@ -412,3 +412,27 @@ func (b neverEnding) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestTaskTerminal(t *testing.T) {
+	at := time.Date(2025, 4, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		task AsyncTask
+		want bool
+	}{
+		{AsyncTask{State: TaskPending}, false},
+		{AsyncTask{State: TaskRunning}, false},
+		{AsyncTask{State: TaskRunning, FinishedAt: &at}, false}, // documented: running has no finished_at; trust the state
+		{AsyncTask{State: TaskComplete}, true},
+		{AsyncTask{State: TaskFailed}, true},
+		{AsyncTask{State: "cancelled"}, false}, // unknown and not said to be finished: keep watching (bounded by the watcher's lifetime)
+		{AsyncTask{State: "cancelled", FinishedAt: &at}, true},
+	} {
+		if got := c.task.Terminal(); got != c.want {
+			t.Errorf("%q finished_at=%v: Terminal %v, want %v", c.task.State, c.task.FinishedAt != nil, got, c.want)
+		}
+	}
+	var none *AsyncTask
+	if none.Terminal() {
+		t.Error("nil task terminal")
+	}
+}

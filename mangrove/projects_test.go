@@ -40,3 +40,31 @@ func TestProjectsNotOffered(t *testing.T) {
 		t.Fatalf("err %v, want ErrNotFound", err)
 	}
 }
+
+// TestProjectModels: a project's models are read with the documented
+// filter[project_id][eq], 100 a page, until the last page; the documented Model
+// example decodes.
+func TestProjectModels(t *testing.T) {
+	srv := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path != "/api/v1/models" || q.Get("filter[project_id][eq]") != "123" || q.Get("page_size") != "100" {
+			t.Errorf("unexpected request %s", r.URL)
+		}
+		switch q.Get("page") {
+		case "1":
+			writeJSON(w, 200, `{"data":[{"id":"mdl_abc123def456","name":"Carbon Calculation Model","version":1,"is_latest":true,"cadence":"monthly","partition_type":"feedstock","order":1,"created_at":"2025-01-15T10:00:00.000Z","updated_at":"2025-01-15T10:00:00.000Z"}],
+				"info":{"items":1,"page_size":100,"total_items":2,"current_page":1,"next_page":2,"previous_page":null,"total_pages":2}}`)
+		default:
+			writeJSON(w, 200, `{"data":[{"id":"mdl_xyz789abc123","name":"Carbon Calculation Model","version":2,"is_latest":true}],
+				"info":{"items":1,"page_size":100,"total_items":2,"current_page":2,"next_page":null,"previous_page":1,"total_pages":2}}`)
+		}
+	})
+	c, _ := newTestClient(t, srv.baseURL())
+	ms, err := c.ProjectModels(context.Background(), testToken, 123)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].ID != "mdl_abc123def456" || ms[0].Version != 1 || !ms[0].IsLatest || Deref(ms[0].Cadence) != "monthly" || ms[1].ID != "mdl_xyz789abc123" {
+		t.Fatalf("models %+v", ms)
+	}
+}

@@ -279,13 +279,14 @@ func (s *Store) transition(ctx context.Context, id int64, update string, args []
 	})
 }
 
-// MarkFinished records the terminal state (StateComplete or StateFailed) of
-// the generation that started task taskID. Only started and unknown rows
-// move; calling it again, or for a task the dashboard did not start, is a
-// no-op that returns nil. A zero finishedAt means now.
+// MarkFinished records the terminal state (StateComplete or StateFailed, or
+// StateUnknown for a task that ended in a state the API does not document)
+// of the generation that started task taskID. Only started and unknown rows
+// not yet finished move; calling it again, or for a task the dashboard did
+// not start, is a no-op that returns nil. A zero finishedAt means now.
 func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error {
-	if state != StateComplete && state != StateFailed {
-		return fmt.Errorf("store: mark finished: state %q is not %q or %q", state, StateComplete, StateFailed)
+	if state != StateComplete && state != StateFailed && state != StateUnknown {
+		return fmt.Errorf("store: mark finished: state %q is not %q, %q or %q", state, StateComplete, StateFailed, StateUnknown)
 	}
 	now := s.now()
 	if finishedAt.IsZero() {
@@ -293,7 +294,7 @@ func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg st
 	}
 	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
-			WHERE task_id = ? AND state IN (?, ?)`,
+			WHERE task_id = ? AND state IN (?, ?) AND finished_at IS NULL`,
 			state, truncate(errMsg), formatTime(finishedAt), formatTime(now), taskID, StateStarted, StateUnknown)
 		if err != nil {
 			return fmt.Errorf("store: mark task %d finished: %w", taskID, err)

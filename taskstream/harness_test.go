@@ -85,6 +85,7 @@ func (r *fakeRenderer) render(_ context.Context, id int64, snap watcher.Snapshot
 
 type harnessOptions struct {
 	interval  time.Duration // watcher polls; default 5ms
+	lifetime  time.Duration // the watcher's MaxLifetime; default watcher's
 	heartbeat time.Duration
 	listener  net.Listener
 	wrap      func(*watcher.Pool) Watchers
@@ -112,7 +113,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		o.interval = 5 * time.Millisecond
 	}
 	h := &harness{tasks: &fakeTasks{tasks: map[int64]mangrove.AsyncTask{}}, render: &fakeRenderer{}, logs: &testkit.Buffer{}, until: o.until}
-	h.pool = watcher.NewPool(h.tasks, watcher.Options{Interval: o.interval})
+	h.pool = watcher.NewPool(h.tasks, watcher.Options{Interval: o.interval, MaxLifetime: o.lifetime})
 	var ws Watchers = h.pool
 	if o.wrap != nil {
 		ws = o.wrap(h.pool)

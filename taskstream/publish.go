@@ -29,12 +29,19 @@ type outbox struct {
 	giveUp time.Time
 }
 
+// gaveUpData is the done event's data when the watcher gave up on a task
+// that had not finished (the task's own state otherwise).
+const gaveUpData = "gave-up"
+
 func statusEvent(seq int64, html []byte) Event {
 	return Event{ID: strconv.FormatInt(seq, 10), Event: "status", Data: html}
 }
 
 func doneEvent(snap watcher.Snapshot) Event {
 	state := snap.Task.State
+	if !snap.Terminal() {
+		state = gaveUpData // the watcher stopped following an unfinished task
+	}
 	if state == "" {
 		state = doneEventID // r3labs ends a response at an event without data
 	}
@@ -50,7 +57,7 @@ func (s *Streams) Publish(id int64, snap watcher.Snapshot) {
 	if e == nil {
 		return // nobody is watching over a stream
 	}
-	final := snap.Terminal()
+	final := snap.Ended()
 	s.publishStatus(id, e, snap, false, final)
 	if final {
 		s.send(id, e, toSSE(doneEvent(snap)), true)

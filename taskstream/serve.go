@@ -83,7 +83,7 @@ func (s *Streams) admit(ctx context.Context, id int64, token string) (admission,
 		if err != nil {
 			return admission{}, err
 		}
-		if snap.Terminal() {
+		if snap.Ended() {
 			return admission{final: &snap}, nil
 		}
 		watching := s.acquire(id)

@@ -358,3 +358,21 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestStreamEndsWhenTheWatcherGivesUp: a task that never finishes does not
+// hold its viewers' streams forever: when the watcher gives up, they get a
+// last status and a done event saying so, and the response ends.
+func TestStreamEndsWhenTheWatcherGivesUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{lifetime: 80 * time.Millisecond})
+	h.tasks.set(1, mangrove.TaskRunning, 10, "stuck")
+	v := h.open(t, 1, detached)
+	v.until(t, "first status", isStatus)
+	done := v.until(t, "done", isDone)
+	if string(done.Data) != gaveUpData {
+		t.Fatalf("done %+v, want data %q", done, gaveUpData)
+	}
+	if ev, err := v.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after done: %+v, %v; want the end of the response", ev, err)
+	}
+}

@@ -17,15 +17,15 @@ func TestCardLabels(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	jan := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	batch := BatchRow{ID: "bat_1", TrackingID: "Jan-2025-001", Feedstock: "Wood chips", Start: jan, End: jan.AddDate(0, 1, 0).Add(-time.Second),
-		State: "error", Error: "required input missing", Output: f(1), OutputUnit: "t", LedgerBalance: f(2), CreatedAt: jan, LedgerID: "lgr_a"}
+		State: "error", Error: "required input missing", Output: f(1), OutputUnit: "t", Unallocated: f(2), CreatedAt: jan, LedgerID: "lgr_a"}
 	tests := []struct {
 		name string
 		c    templ.Component
 	}{
-		{"Ledgers", LedgersPage(LedgersPageProps{Ledgers: []LedgerRow{
+		{"Ledgers", LedgersPage(LedgersPageProps{Groups: []LedgerGroup{{Ledgers: []LedgerRow{
 			{ID: "lgr_a", Name: "Net Carbon Removal", Unit: "t", Cadence: "monthly", PartitionType: "feedstock", ModelName: "Biochar v1", UpdatedAt: jan},
 			{ID: "lgr_b", Name: "Biochar Inventory", UpdatedAt: jan},
-		}})},
+		}}}})},
 		{"Batches", BatchesTable([]BatchRow{batch})},
 		{"Written", TaskOutcomePart(TaskOutcome{TaskID: 1, State: "complete", Ledgers: []WrittenLedger{
 			{LedgerID: "lgr_a", LedgerName: "Net Carbon Removal", Previewed: 2, Unit: "t",

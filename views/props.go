@@ -61,7 +61,29 @@ func (l LedgerRow) HasModel() bool { return l.ModelName != "" }
 
 // LedgersPageProps are the props of GET /ledgers.
 type LedgersPageProps struct {
-	Layout  Layout
+	Layout Layout
+	// Groups are the ledgers by project: one group without a heading when
+	// the token sees one project or its projects could not be read.
+	Groups []LedgerGroup
+	// Note, when set, says why the ledgers are not grouped by project.
+	Note string
+}
+
+// LedgerCount is the number of ledgers over every group.
+func (p LedgersPageProps) LedgerCount() int {
+	n := 0
+	for _, g := range p.Groups {
+		n += len(g.Ledgers)
+	}
+	return n
+}
+
+// LedgerGroup is one project's ledgers on GET /ledgers, or those whose
+// project could not be told.
+type LedgerGroup struct {
+	Heading string // the project's name, or "Other"; "" for no heading
+	ID      string // the heading's element id
+	Note    string // shown under the heading, e.g. why the project is not known
 	Ledgers []LedgerRow
 }
 
@@ -79,16 +101,18 @@ type RequiredInputRow struct {
 
 // BatchRow is one batch in a table.
 type BatchRow struct {
-	ID            string
-	TrackingID    string
-	Feedstock     string // names of the batch's feedstocks, when partitioned by feedstock
-	Start, End    time.Time
-	State         string
-	Output        *float64
-	OutputUnit    string
-	LedgerBalance *float64
-	CreatedAt     time.Time
-	Error         string
+	ID         string
+	TrackingID string
+	Feedstock  string // names of the batch's feedstocks, when partitioned by feedstock
+	Start, End time.Time
+	State      string
+	Output     *float64
+	OutputUnit string
+	// Unallocated is the API's ledger_balance: the part of the batch's
+	// output not yet allocated downstream or to reports.
+	Unallocated *float64
+	CreatedAt   time.Time
+	Error       string
 	// LedgerID is the ledger the table lists the batch under, carried by
 	// the link to its page; empty when not known.
 	LedgerID string
@@ -132,11 +156,14 @@ type LedgerPageProps struct {
 // ChartData is embedded in the ledger page as JSON for static/js/chart.js:
 // one entry per period start, oldest first, in columns as uPlot takes them.
 type ChartData struct {
-	Unit    string     `json:"unit"`
-	Start   []int64    `json:"x"`       // period start, Unix seconds
-	Output  []*float64 `json:"output"`  // primary output of the period's batches; null when none has one
-	Balance []*float64 `json:"balance"` // ledger balance after the period's last batch; null when absent
-	Batches []int      `json:"batches"` // batches in the period
+	Unit   string     `json:"unit"`
+	Start  []int64    `json:"x"`      // period start, Unix seconds
+	Output []*float64 `json:"output"` // primary output of the period's batches; null when none has one
+	// Cumulative is the output of the chart's batches added up from its
+	// first period to this one (not since the ledger's first batch); null
+	// before the first output.
+	Cumulative []*float64 `json:"cumulative"`
+	Batches    []int      `json:"batches"` // batches in the period
 }
 
 // Len is the number of periods in the chart.
@@ -168,9 +195,12 @@ type GenerationFormProps struct {
 	Values         GenerationValues
 	Errors         map[string]string
 	FormError      string // a message about the whole form, e.g. the API's 422
-	QuickRanges    []QuickRange
-	QuickYear      int
-	YearOptions    []int
+	// Allocations are the form's batch_amounts rows, one section per
+	// manual-select input fed by another ledger (generation_props.go).
+	Allocations []AllocationSection
+	QuickRanges []QuickRange
+	QuickYear   int
+	YearOptions []int
 }
 
 // GenerationValues are the raw form values, kept as typed.
@@ -202,7 +232,7 @@ type PreviewPageProps struct {
 	TotalCount   int
 	Skipped      []string
 	DataPointIDs []string
-	BatchAmounts []BatchAmountValues
+	Allocations  []AllocationSummary
 	Warnings     []string
 	// Existing counts the batches already in the range over every ledger;
 	// -1 when they could not be read.
@@ -213,6 +243,9 @@ type PreviewPageProps struct {
 	InputData  []InputDataRow
 	ConfirmKey string
 	Values     GenerationValues // echoed as hidden fields for confirm and edit
+	// ConfirmError is Mangrove's refusal of the last Confirm (a 409: a
+	// generation already runs on the ledger), shown beside Confirm.
+	ConfirmError string
 }
 
 // InputData states of InputDataRow.
@@ -285,6 +318,11 @@ type TaskStatusProps struct {
 	OutcomeURL string
 	// NotOurs is set for a task not started from this dashboard.
 	NotOurs bool
+	// Finished is set when the task has ended, in whatever state (one the
+	// dashboard does not know included).
+	Finished bool
+	// GaveUp says the dashboard stopped following an unfinished task.
+	GaveUp string
 }
 
 // NotOurTask explains why a finished task's batches are not listed.
@@ -307,7 +345,9 @@ func description(s TaskStatusProps) string {
 }
 
 // Terminal reports whether the task has finished.
-func (t TaskStatusProps) Terminal() bool { return t.State == "complete" || t.State == "failed" }
+func (t TaskStatusProps) Terminal() bool {
+	return t.Finished || t.State == "complete" || t.State == "failed"
+}
 
 // TaskPageProps are the props of GET /tasks/{id}.
 type TaskPageProps struct {

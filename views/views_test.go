@@ -93,6 +93,21 @@ func TestTaskStatus(t *testing.T) {
 			}
 		}
 	})
+	t.Run("UnknownStateFinished", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{State: "cancelled", Finished: true, Progress: 40}))
+		if d.Find("[data-finished]").Length() != 1 || d.Find("#task-remaining").Length() != 0 {
+			t.Error("a task finished in an unknown state is not marked finished")
+		}
+		if got := d.Find(".badge").Text(); got != "cancelled" {
+			t.Errorf("state shown as %q, want it as it came", got)
+		}
+	})
+	t.Run("GaveUp", func(t *testing.T) {
+		d := renderDoc(t, TaskStatus(TaskStatusProps{State: "running", GaveUp: "Stopped following this task after 60 minutes"}))
+		if !strings.Contains(d.Find("#task-gave-up").Text(), "Stopped following") || d.Find("[data-finished]").Length() != 0 {
+			t.Error("giving up is not said, or the task is shown finished")
+		}
+	})
 	t.Run("Retrying", func(t *testing.T) {
 		d := renderDoc(t, TaskStatus(TaskStatusProps{State: "running", Retrying: "Mangrove is not answering"}))
 		if d.Find("#task-retrying").Length() != 1 {
@@ -104,7 +119,8 @@ func TestTaskStatus(t *testing.T) {
 func TestUntrustedTextIsEscaped(t *testing.T) {
 	evil := `<script>alert(1)</script>"'&`
 	var buf bytes.Buffer
-	err := LedgersPage(LedgersPageProps{Layout: Layout{Title: evil, SignedIn: true}, Ledgers: []LedgerRow{{ID: "lgr_x", Name: evil, ModelName: evil}}}).Render(context.Background(), &buf)
+	err := LedgersPage(LedgersPageProps{Layout: Layout{Title: evil, SignedIn: true},
+		Groups: []LedgerGroup{{Heading: evil, ID: "project-1", Note: evil, Ledgers: []LedgerRow{{ID: "lgr_x", Name: evil, ModelName: evil}}}}}).Render(context.Background(), &buf)
 	if err != nil {
 		t.Fatal(err)
 	}

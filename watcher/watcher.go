@@ -39,10 +39,17 @@ type Snapshot struct {
 	// Remaining estimates the time left from the observed progress rate;
 	// zero when there is not enough to go on.
 	Remaining time.Duration
+	// GaveUp is set when the watcher stopped following a task that had not
+	// finished within Options.MaxLifetime: it says so to the viewers.
+	GaveUp string
 }
 
 // Terminal reports whether the task has finished.
 func (s Snapshot) Terminal() bool { return s.Task.Terminal() }
+
+// Ended reports whether no snapshot follows this one: the task finished
+// or its watcher gave up.
+func (s Snapshot) Ended() bool { return s.Terminal() || s.GaveUp != "" }
 
 // Publisher receives every change of a watched task, on the watcher's own
 // goroutine (or a page request's). It must not block: a slow subscriber
@@ -53,11 +60,19 @@ type Publisher interface {
 	Stopped(taskID int64)
 }
 
+// DefaultMaxLifetime is how long a watcher follows an unfinished task.
+const DefaultMaxLifetime = time.Hour
+
 // Options tune a Pool. Zero values take the defaults.
 type Options struct {
 	Interval    time.Duration // between polls; default 2s
 	IdleTimeout time.Duration // stop after nobody watched for this long; default 1m
 	MaxBackoff  time.Duration // cap of the backoff on upstream errors; default 30s
+	// MaxLifetime bounds how long one watcher follows a task that does not
+	// finish (a state the dashboard does not know, say); default
+	// DefaultMaxLifetime. Viewers are told; a page opened later starts
+	// following it again.
+	MaxLifetime time.Duration
 	// PollBudget caps the task polls per minute made with one token, across
 	// all of its watchers: with many running tasks the interval stretches
 	// instead of running into the API's rate limit (1,000 requests a minute
@@ -142,6 +157,9 @@ func NewPool(getter TaskGetter, opts Options) *Pool {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = time.Minute
 	}
+	if opts.MaxLifetime <= 0 {
+		opts.MaxLifetime = DefaultMaxLifetime
+	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
@@ -196,6 +214,7 @@ type watch struct {
 	viewers int             // open streams
 	pinned  bool            // watched to the end regardless of viewers
 	idle    time.Time       // when viewers last dropped to zero
+	started time.Time       // when the watcher started, for MaxLifetime
 	latest  Snapshot
 	first   *progressMark // first running observation, for the rate estimate
 	wake    chan struct{}
@@ -249,7 +268,7 @@ func (p *Pool) Authorize(ctx context.Context, taskID int64, token string) (Snaps
 		snap := Snapshot{Task: *task, Seq: 1, ObservedAt: p.opts.Now()}
 		w = &watch{
 			id: taskID, token: token, allowed: map[string]bool{}, latest: snap,
-			idle: p.opts.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}),
+			idle: p.opts.Now(), started: p.opts.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}),
 		}
 		p.observe(w, *task)
 		p.watchers[taskID] = w
@@ -419,6 +438,10 @@ func (p *Pool) run(w *watch) {
 			p.opts.Logger.Debug("task watcher idle, stopping", "task_id", w.id)
 			return
 		}
+		if p.opts.Now().Sub(w.started) >= p.opts.MaxLifetime {
+			p.giveUp(w)
+			return
+		}
 
 		// A poll is background work: it leaves the token's reserve to page views.
 		ctx, cancel := context.WithTimeout(mangrove.WithPriority(p.ctx, mangrove.Background), 30*time.Second)
@@ -490,6 +513,19 @@ func (p *Pool) observe(w *watch, t mangrove.AsyncTask) bool {
 		w.latest.Remaining = remaining
 	}
 	return changed
+}
+
+// giveUp tells w's viewers that it stops following the task, which has
+// not finished within MaxLifetime.
+func (p *Pool) giveUp(w *watch) {
+	p.mu.Lock()
+	w.latest.GaveUp = fmt.Sprintf("Stopped following this task after %s minutes: Mangrove still reports it as %q. "+
+		"It may still be running there; reload the page to look again.", strconv.FormatFloat(p.opts.MaxLifetime.Minutes(), 'f', -1, 64), w.latest.Task.State)
+	w.latest.Seq++
+	snap := w.latest
+	p.mu.Unlock()
+	p.opts.Logger.Warn("task watcher gave up", "task_id", w.id, "state", snap.Task.State, "after", p.opts.MaxLifetime)
+	p.publish(w.id, snap)
 }
 
 func (p *Pool) setRetrying(w *watch, msg string) {

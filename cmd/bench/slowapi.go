@@ -288,9 +288,19 @@ func slowViews(d *dashboard) []*slowView {
 	b := newBrowser(d.URL)
 	ledger := "/ledgers/" + ncrLedger
 	form := b.get(ledger+"/generate", "Generate batches on Net Carbon Removal")
+	list := b.get("/ledgers", "Biochar Produced")
 	preview := b.get(ledger+"/preview?"+slowPreviewQuery, `id="preview-counts"`)
 	clear := func(context.Context) error { d.ClearCaches(); return nil }
 	afterForm := func(ctx context.Context) error { d.ClearCaches(); return form(ctx) }
+	// As staff reach a preview: sign-in lands on the ledgers list, which
+	// tells the token's ledgers' projects (kept 5 min), then the form.
+	afterList := func(ctx context.Context) error {
+		d.ClearCaches()
+		if err := list(ctx); err != nil {
+			return err
+		}
+		return form(ctx)
+	}
 	return []*slowView{
 		{name: "ledgers list, cold", baseline: baselineNone, prepare: clear, view: b.get("/ledgers", "Biochar Produced")},
 		{name: "ledgers list, warm", baseline: baselineNone, view: b.get("/ledgers", "Biochar Produced")},
@@ -298,7 +308,8 @@ func slowViews(d *dashboard) []*slowView {
 		{name: "ledger page, warm", baseline: baselineNone + " (its batch list was read again on every view)", view: b.get(ledger, "Net Carbon Removal")},
 		{name: "generate form, cold", baseline: baselineForm, prepare: clear, view: form},
 		{name: "generate form, warm", baseline: baselineForm, view: form},
-		{name: "preview Q1 2025, cold (after the form)", baseline: baselinePreview, prepare: afterForm, view: preview},
+		{name: "preview Q1 2025, cold (after the form only)", baseline: baselinePreview, prepare: afterForm, view: preview},
+		{name: "preview Q1 2025, cold (after the ledgers list and the form)", baseline: baselinePreview, prepare: afterList, view: preview},
 		{name: "preview Q1 2025, warm", baseline: baselinePreview, view: preview},
 	}
 }
@@ -619,7 +630,7 @@ func (res slowResult) view(name string) *slowView {
 }
 
 func slowTargets(res slowResult, b2bP50 time.Duration) []string {
-	ledger, preview, warm := res.view("ledger page, cold"), res.view("preview Q1 2025, cold"), res.view("preview Q1 2025, warm")
+	ledger, preview, warm := res.view("ledger page, cold"), res.view("preview Q1 2025, cold (after the ledgers list"), res.view("preview Q1 2025, warm")
 	// A cold ledger page is a token's first view: the coverage calendar's
 	// data range (the projects, then their events) takes a second round;
 	// once known (5 min per token) a page is one round
@@ -720,8 +731,11 @@ of it. Each row is a GET of the dashboard's page, one request at a time, timed f
 the whole body read (and checked for the page's content): the ledgers list (/ledgers), the ledger
 page of Net Carbon Removal (/ledgers/{id}), the generate form (/ledgers/{id}/generate) and the
 preview of Q1 2025 (/ledgers/{id}/preview?start_time=2025-01-01&end_time=2025-03-31). **Cold**:
-the dashboard's caches are cleared first (app.App.ClearCaches: cached reads, charts and the data ranges); for the
-preview, cleared and then the form viewed, untimed, as staff reach the preview. **Warm**: the same
+the dashboard's caches are cleared first (app.App.ClearCaches: cached reads, charts, the data ranges
+and which project each ledger belongs to); for the preview, cleared and then, untimed, either the
+form only, or the ledgers list (where sign-in lands; it tells the ledgers' projects, kept 5 minutes
+per token: the demo token sees two projects) and the form, as staff reach the preview; the
+preview's targets are measured on the second. **Warm**: the same
 view again right after, within the read cache's 10 s. The views run in that order, round after
 round: %d rounds at 0 ms, then %d at 200 ms (after %d untimed rounds of warm-up). "API calls a
 view" are the calls counted during the timed request; rounds = (p50 at 200 ms − p50 at 0 ms) ÷

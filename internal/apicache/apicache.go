@@ -1,7 +1,7 @@
 // Package apicache keeps the API reads the dashboard's pages share for a short time per
 // token, and makes identical reads in flight at once share one call. The ledger page,
 // the generation form and the preview read the same ledger, required inputs, batch
-// lists, projects and events: within PageTTL they cost the API one call between them.
+// lists, projects, models and events: within PageTTL they cost the API one call between them.
 //
 // Everything else of *mangrove.Client passes through unchanged: writes, task polls and
 // the single-batch page are never cached.
@@ -40,6 +40,7 @@ const (
 	kindInputs   = "inputs"
 	kindBatches  = "batches"
 	kindProjects = "projects"
+	kindModels   = "models"
 	kindEvents   = "events"
 )
 
@@ -154,6 +155,14 @@ func (c *Client) LedgerBatches(ctx context.Context, token, ledgerID string, opts
 func (c *Client) Projects(ctx context.Context, token string) ([]mangrove.Project, error) {
 	v, err := read(ctx, c, keyOf(token, kindProjects, ""), func(ctx context.Context) ([]mangrove.Project, error) {
 		return c.Client.Projects(ctx, token)
+	})
+	return slices.Clone(v), err
+}
+
+// ProjectModels is mangrove.Client.ProjectModels, cached; the slice is the caller's.
+func (c *Client) ProjectModels(ctx context.Context, token string, projectID int64) ([]mangrove.Model, error) {
+	v, err := read(ctx, c, keyOf(token, kindModels, fmt.Sprint(projectID)), func(ctx context.Context) ([]mangrove.Model, error) {
+		return c.Client.ProjectModels(ctx, token, projectID)
 	})
 	return slices.Clone(v), err
 }

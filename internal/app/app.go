@@ -27,6 +27,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/internal/apicache"
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/internal/memrelease"
+	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/ledgers"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
@@ -124,10 +125,13 @@ func (a *App) build(cfg Config) error {
 // wireServices builds the watcher pool, the services, the event streams and
 // the handlers, and subscribes the streams and the audit to the pool.
 func (a *App) wireServices(cfg Config) error {
-	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, Logger: a.Logger})
+	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, MaxLifetime: cfg.WatchLifetime, Logger: a.Logger})
 	a.closers = append(a.closers, a.Watchers.Close)
 	a.Reads = apicache.New(a.Client, apicache.Options{})
-	a.Ledgers = ledgers.New(a.Reads, ledgers.Options{Logger: a.Logger})
+	// Which project a token's ledgers belong to, told once for the list,
+	// the ledger pages and the preview.
+	projectOwners := owners.NewCache(nil)
+	a.Ledgers = ledgers.New(a.Reads, ledgers.Options{Logger: a.Logger, Owners: projectOwners})
 	hashKey, blockKey, err := sessionKeys(cfg)
 	if err != nil {
 		return err
@@ -135,7 +139,7 @@ func (a *App) wireServices(cfg Config) error {
 	a.Generation = generation.New(generation.Options{
 		API: a.Reads, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
 		Changed: a.batchesChanged, ReadOnly: cfg.ReadOnly,
-		Sealer: newTokenSealer(hashKey, blockKey), StartTimeout: cfg.StartTimeout,
+		Sealer: newTokenSealer(hashKey, blockKey), StartTimeout: cfg.StartTimeout, Owners: projectOwners,
 	})
 	a.Streams = taskstream.New(taskstream.Options{
 		Watchers: a.Watchers, Render: handlers.StatusRenderer(a.Generation, a.Logger), Logger: a.Logger,

@@ -22,6 +22,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"github.com/carbon-dash/mangrove-dashboard/watcher"
 	"golang.org/x/term"
 )
 
@@ -39,12 +40,19 @@ type Config struct {
 	DataDir       string
 	SessionSecret string
 	PollInterval  time.Duration
+	// WatchLifetime is how long a watcher follows a task that does not finish.
+	WatchLifetime time.Duration
 	// TrustedProxies are the proxies whose forwarding headers are believed.
 	TrustedProxies []*net.IPNet
 	UserHeader     string
 	// ReadOnly says the server-wide token cannot generate
 	// (MANGROVE_READ_ONLY): pages say so and nothing is confirmed.
 	ReadOnly bool
+	// CheckAPI runs the read-only conformance check of the API (or of the
+	// embedded sandbox) instead of serving (-check-api); CheckAPITask is an
+	// async task id for it to read (-check-api-task).
+	CheckAPI     bool
+	CheckAPITask int64
 	// MaxConnections caps the dashboard's open client connections
 	// (MAX_CONNECTIONS); StreamsPerSession and StreamsPerClient cap its
 	// event streams per session and per client address.
@@ -83,6 +91,12 @@ type Config struct {
 // DefaultAddr is where the dashboard listens without ADDR.
 const DefaultAddr = "127.0.0.1:8080"
 
+// Bounds of WATCH_MAX_LIFETIME.
+const (
+	MinWatchLifetime = time.Minute
+	MaxWatchLifetime = 24 * time.Hour
+)
+
 // Bounds of POLL_INTERVAL.
 const (
 	MinPollInterval = time.Second
@@ -94,7 +108,7 @@ var validHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 // rawFlags are the values ParseConfig checks before they go into a Config.
 type rawFlags struct {
-	stepDelay, poll, proxies, faults              string
+	stepDelay, poll, proxies, faults, watchLife   string
 	maxConns, streamsPerSession, streamsPerClient string
 }
 
@@ -120,11 +134,14 @@ func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "./data"), "where SQLite files and generated secrets live (DATA_DIR)")
 	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from; empty generates keys in DATA_DIR (SESSION_SECRET)")
 	fs.StringVar(&raw.poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
+	fs.StringVar(&raw.watchLife, "watch-max-lifetime", env("WATCH_MAX_LIFETIME", watcher.DefaultMaxLifetime.String()), "how long a task is followed before the dashboard gives up and says so (a task stuck in a state it does not know), "+MinWatchLifetime.String()+" to "+MaxWatchLifetime.String()+" (WATCH_MAX_LIFETIME)")
 	fs.StringVar(&raw.proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
 	fs.StringVar(&c.UserHeader, "user-header", env("USER_HEADER", ""), "header a trusted proxy sets to the user's name, recorded in the audit log with a server-wide token, e.g. X-Forwarded-User (USER_HEADER)")
 	fs.StringVar(&raw.maxConns, "max-connections", env("MAX_CONNECTIONS", strconv.Itoa(connlimit.DefaultMax())), "client connections open at once, sized by default from the process's file limit; at the cap the longest-idle one is closed, and with none idle a new one gets 503 (MAX_CONNECTIONS)")
 	fs.StringVar(&raw.streamsPerSession, "streams-per-session", env("STREAMS_PER_SESSION", strconv.Itoa(handlers.DefaultStreamsPerSession)), "live progress streams one signed-in session may have open; 429 beyond (STREAMS_PER_SESSION)")
 	fs.StringVar(&raw.streamsPerClient, "streams-per-client", env("STREAMS_PER_CLIENT", strconv.Itoa(handlers.DefaultStreamsPerClient)), "live progress streams one client address may have open; 429 beyond (STREAMS_PER_CLIENT)")
+	fs.BoolVar(&c.CheckAPI, "check-api", false, "check MANGROVE_API_URL with MANGROVE_API_TOKEN (GET requests only; with no URL, a fresh embedded sandbox), print what the dashboard relies on and whether it holds, and exit: 0 when nothing it needs is broken, 1 otherwise")
+	fs.Int64Var(&c.CheckAPITask, "check-api-task", 0, "with -check-api: an async task id to read too (a task the token started), as no API call lists tasks")
 	fs.BoolVar(&c.ReadOnly, "mangrove-read-only", env("MANGROVE_READ_ONLY", "") == "true", "the API token cannot generate: say so up front and offer no Confirm (MANGROVE_READ_ONLY=true)")
 	return fs
 }
@@ -135,6 +152,7 @@ func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet
 func Usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: mangrove-dashboard [flags]
        mangrove-dashboard -healthcheck   (probe a running dashboard's /healthz at ADDR; exit 0 when healthy)
+       mangrove-dashboard -check-api     (read-only check of MANGROVE_API_URL with MANGROVE_API_TOKEN; exit 0 when nothing the dashboard needs is broken)
 
 Serves the batch generation dashboard. With no MANGROVE_API_URL it starts the
 embedded sandbox, a local Mangrove with demo data, and uses it. Each flag has
@@ -179,6 +197,9 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.PollInterval, err = time.ParseDuration(raw.poll); err != nil || c.PollInterval < MinPollInterval || c.PollInterval > MaxPollInterval {
 		return Config{}, fmt.Errorf("POLL_INTERVAL %q: want a duration from %s to %s", raw.poll, MinPollInterval, MaxPollInterval)
+	}
+	if c.WatchLifetime, err = time.ParseDuration(raw.watchLife); err != nil || c.WatchLifetime < MinWatchLifetime || c.WatchLifetime > MaxWatchLifetime {
+		return Config{}, fmt.Errorf("WATCH_MAX_LIFETIME %q: want a duration from %s to %s", raw.watchLife, MinWatchLifetime, MaxWatchLifetime)
 	}
 	if c.APIURL != "" && !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
 		return Config{}, fmt.Errorf("MANGROVE_API_URL %q: want an http or https URL", c.APIURL)

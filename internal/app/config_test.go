@@ -26,8 +26,12 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{name: "Defaults", check: func(c Config) bool {
 			return c.Addr == "127.0.0.1:8080" && c.APIURL == "" && c.SandboxAddr == "127.0.0.1:8081" &&
-				c.StepDelay == 750*time.Millisecond && c.DataDir == "./data" && c.PollInterval == 2*time.Second
+				c.StepDelay == 750*time.Millisecond && c.DataDir == "./data" && c.PollInterval == 2*time.Second &&
+				c.WatchLifetime == time.Hour
 		}},
+		{name: "WatchLifetime", env: map[string]string{"WATCH_MAX_LIFETIME": "90m"}, check: func(c Config) bool { return c.WatchLifetime == 90*time.Minute }},
+		{name: "WatchLifetimeTooShort", env: map[string]string{"WATCH_MAX_LIFETIME": "30s"}, wantErr: "WATCH_MAX_LIFETIME"},
+		{name: "WatchLifetimeNotADuration", env: map[string]string{"WATCH_MAX_LIFETIME": "forever"}, wantErr: "WATCH_MAX_LIFETIME"},
 		{name: "Environment", env: map[string]string{"ADDR": ":9000", "MANGROVE_API_URL": "https://api.example.test/api/v1/", "SANDBOX_STEP_DELAY": "0", "POLL_INTERVAL": "5s"},
 			check: func(c Config) bool {
 				return c.Addr == ":9000" && c.APIURL == "https://api.example.test/api/v1" && c.StepDelay == 0 && c.PollInterval == 5*time.Second

@@ -7,13 +7,44 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 )
 
-// principal is what a token grants: one project, read or read-write.
+// principal is what a token grants: the projects it sees (ascending; the demo tokens see
+// two, as the reference's account-wide tokens see every project of the account), read or
+// read-write.
 type principal struct {
-	ProjectID int64
-	CanWrite  bool
+	ProjectIDs []int64
+	CanWrite   bool
+	// inArg is ProjectIDs as a JSON array, the argument of inProjects.
+	inArg string
+}
+
+// inProjects restricts a project_id column to the token's projects with one
+// placeholder, whose argument is principal.projects(): "b.project_id " + inProjects.
+const inProjects = `IN (SELECT value FROM json_each(?))`
+
+// projects is the argument of inProjects.
+func (p principal) projects() string { return p.inArg }
+
+// sees reports whether the token sees the project.
+func (p principal) sees(projectID int64) bool {
+	_, ok := slices.BinarySearch(p.ProjectIDs, projectID)
+	return ok
+}
+
+// grant adds a project to the principal.
+func (p *principal) grant(projectID int64) {
+	if i, ok := slices.BinarySearch(p.ProjectIDs, projectID); !ok {
+		p.ProjectIDs = slices.Insert(p.ProjectIDs, i, projectID)
+	}
+	ids := make([]string, len(p.ProjectIDs))
+	for i, id := range p.ProjectIDs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	p.inArg = "[" + strings.Join(ids, ",") + "]"
 }
 
 // Token roles as stored in the tokens table.
@@ -59,10 +90,12 @@ func ensureDemoToken(ctx context.Context, db *sql.DB, token string) error {
 	return nil
 }
 
-// loadPrincipals reads every token once; tokens change only at Open, so the map is
+// loadPrincipals reads every token and the projects it sees once (its tokens row's
+// project and its token_projects rows); tokens change only at Open, so the map is
 // read-only afterwards and needs no lock.
 func loadPrincipals(ctx context.Context, db *sql.DB) (map[string]principal, Tokens, error) {
-	rows, err := db.QueryContext(ctx, `SELECT token, role, project_id, can_write FROM tokens`)
+	rows, err := db.QueryContext(ctx, `SELECT t.token, t.role, t.project_id, t.can_write, tp.project_id
+		FROM tokens t LEFT JOIN token_projects tp ON tp.role = t.role ORDER BY t.token`)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -71,9 +104,17 @@ func loadPrincipals(ctx context.Context, db *sql.DB) (map[string]principal, Toke
 	var t Tokens
 	for rows.Next() {
 		var tok, role string
-		var p principal
-		if err := rows.Scan(&tok, &role, &p.ProjectID, &p.CanWrite); err != nil {
+		var own int64
+		var canWrite bool
+		var granted sql.NullInt64
+		if err := rows.Scan(&tok, &role, &own, &canWrite, &granted); err != nil {
 			return nil, Tokens{}, err
+		}
+		p := m[tok]
+		p.CanWrite = canWrite
+		p.grant(own)
+		if granted.Valid {
+			p.grant(granted.Int64)
 		}
 		m[tok] = p
 		switch role {

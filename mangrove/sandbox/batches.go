@@ -32,13 +32,13 @@ type batchRow struct {
 	PrimaryValue, Balance                                      float64
 }
 
-// ledger_balance is the running total of primary outputs on the ledger, ordered by
-// period start then id, computed over all the ledger's batches before any filter.
+// ledger_balance is the batch's own unallocated amount: its primary output minus what
+// was allocated from it (to downstream batches and reports), not a total of the ledger.
 const batchCTE = `WITH b AS (
 	SELECT bt.id, bt.friendly_id, bt.project_id, bt.ledger_id, bt.period_start, bt.period_end, bt.feedstock_id, bt.tracking_id,
 		bt.state, bt.primary_value, bt.model_run_id, bt.created_at, bt.updated_at,
-		SUM(bt.primary_value) OVER (PARTITION BY bt.ledger_id ORDER BY bt.period_start, bt.id ROWS UNBOUNDED PRECEDING) AS balance
-	FROM batches bt WHERE bt.project_id = ? %s)
+		bt.primary_value - COALESCE((SELECT SUM(a.amount) FROM allocations a WHERE a.from_batch_id = bt.id), 0) AS balance
+	FROM batches bt WHERE bt.project_id ` + inProjects + ` %s)
 SELECT b.id, b.ledger_id, b.period_start, b.period_end, b.created_at, b.updated_at, b.friendly_id, b.tracking_id, b.state,
 	b.feedstock_id, b.model_run_id, b.primary_value, b.balance FROM b WHERE 1 = 1`
 
@@ -51,7 +51,7 @@ func scanBatch(sc interface{ Scan(...any) error }) (*batchRow, error) {
 
 // listLedgerBatches is GET /ledgers/{ledger_id}/batches.
 func (s *Server) listLedgerBatches(w http.ResponseWriter, r *http.Request, p principal) {
-	l, err := ledgerByFriendlyID(r.Context(), s.db, p.ProjectID, r.PathValue("ledger_id"))
+	l, err := visibleLedger(r.Context(), s.db, p, r.PathValue("ledger_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -63,7 +63,7 @@ func (s *Server) listLedgerBatches(w http.ResponseWriter, r *http.Request, p pri
 	s.writeBatchList(w, r, p, l.ID)
 }
 
-// listBatches is GET /batches: every batch the token's project has.
+// listBatches is GET /batches: every batch of the token's projects.
 func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, p principal) {
 	s.writeBatchList(w, r, p, 0)
 }
@@ -75,7 +75,7 @@ func (s *Server) writeBatchList(w http.ResponseWriter, r *http.Request, p princi
 		return
 	}
 	ctx := r.Context()
-	scope, args := "", []any{p.ProjectID}
+	scope, args := "", []any{p.projects()}
 	if ledgerID != 0 {
 		scope, args = "AND bt.ledger_id = ?", append(args, ledgerID)
 	}
@@ -85,7 +85,7 @@ func (s *Server) writeBatchList(w http.ResponseWriter, r *http.Request, p princi
 	if ledgerID != 0 {
 		countScope = " AND b.ledger_id = ?"
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM batches b WHERE b.project_id = ?`+countScope+lq.whereSQL(), countArgs...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM batches b WHERE b.project_id `+inProjects+countScope+lq.whereSQL(), countArgs...).Scan(&total); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -126,7 +126,7 @@ func (s *Server) writeBatchList(w http.ResponseWriter, r *http.Request, p princi
 // run read (input_data) and the alerts it raised.
 func (s *Server) showBatch(w http.ResponseWriter, r *http.Request, p principal) {
 	ctx := r.Context()
-	b, err := scanBatch(s.db.QueryRowContext(ctx, sprintf(batchCTE, "")+` AND b.friendly_id = ?`, p.ProjectID, r.PathValue("batch_id")))
+	b, err := scanBatch(s.db.QueryRowContext(ctx, sprintf(batchCTE, "")+` AND b.friendly_id = ?`, p.projects(), r.PathValue("batch_id")))
 	if err == sql.ErrNoRows {
 		notFound(w)
 		return
@@ -140,7 +140,11 @@ func (s *Server) showBatch(w http.ResponseWriter, r *http.Request, p principal) 
 		s.fail(w, r, err)
 		return
 	}
-	d := batchDetailJSON{batchJSON: j, InputData: []inputDataJSON{}, ReportAllocations: []any{}, DownstreamBatchAllocations: []any{}, RuleAlerts: []ruleAlertJSON{}}
+	d := batchDetailJSON{batchJSON: j, InputData: []inputDataJSON{}, ReportAllocations: []any{}, RuleAlerts: []ruleAlertJSON{}}
+	if d.DownstreamBatchAllocations, err = s.batchAllocations(ctx, b.ID, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if b.ModelRunID.Valid {
 		if d.InputData, err = s.inputData(ctx, b.ModelRunID.Int64); err != nil {
 			s.fail(w, r, err)
@@ -166,13 +170,17 @@ func (s *Server) showBatch(w http.ResponseWriter, r *http.Request, p principal) 
 	writeJSON(w, http.StatusOK, d)
 }
 
-// batchJSON assembles the list form of a batch: primary output, model run with its
-// calculations and output data points, and feedstocks.
+// batchJSON assembles the list form of a batch: primary output, the allocations it
+// received, model run with its calculations and output data points, and feedstocks.
 func (s *Server) batchJSON(ctx context.Context, b *batchRow) (batchJSON, error) {
 	j := batchJSON{
 		ID: b.FriendlyID, TrackingID: b.TrackingID, StartTime: apiTime(b.PeriodStart), EndTime: apiTime(b.PeriodEnd),
 		State: b.State, CreatedAt: apiTime(b.CreatedAt), UpdatedAt: apiTime(b.UpdatedAt),
-		LedgerBalance: round6(b.Balance), Allocations: []any{}, Feedstocks: []feedstockJSON{},
+		LedgerBalance: round6(b.Balance), Feedstocks: []feedstockJSON{},
+	}
+	var err error
+	if j.Allocations, err = s.batchAllocations(ctx, b.ID, true); err != nil {
+		return j, err
 	}
 	j.PrimaryOutput.Value = round6(b.PrimaryValue)
 	if b.ModelRunID.Valid {
@@ -228,7 +236,6 @@ func (s *Server) batchJSON(ctx context.Context, b *batchRow) (batchJSON, error) 
 		j.ModelRun = mr
 	}
 	var rows *sql.Rows
-	var err error
 	if b.FeedstockID.Valid {
 		rows, err = s.eng.stmts.query(ctx, `SELECT id, name FROM feedstocks WHERE id = ?`, b.FeedstockID.Int64)
 	} else {

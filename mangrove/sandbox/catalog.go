@@ -122,6 +122,16 @@ func ledgerByFriendlyID(ctx context.Context, q queryer, projectID int64, friendl
 	return l, err
 }
 
+// visibleLedger returns the ledger if the token sees its project, or nil when it is
+// unknown or a project's the token does not see.
+func visibleLedger(ctx context.Context, q queryer, p principal, friendly string) (*ledgerRow, error) {
+	l, err := scanLedger(q.QueryRowContext(ctx, ledgerSelect+` WHERE l.friendly_id = ?`, friendly))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !p.sees(l.ProjectID)) {
+		return nil, nil
+	}
+	return l, err
+}
+
 func ledgerByID(ctx context.Context, q queryer, id int64) (*ledgerRow, error) {
 	return scanLedger(q.QueryRowContext(ctx, ledgerSelect+` WHERE l.id = ?`, id))
 }

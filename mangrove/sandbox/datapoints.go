@@ -24,17 +24,18 @@ var dataPointList = listSpec{
 	tiebreak:     "dp.id",
 }
 
-// projectOf resolves {project_id}: the token's own project, else 404 (unknown and
-// foreign ids look the same).
-func projectOf(r *http.Request, p principal) bool {
+// projectOf resolves {project_id}: one of the token's projects, else false and a 404
+// (unknown and foreign ids look the same).
+func projectOf(r *http.Request, p principal) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("project_id"), 10, 64)
-	return err == nil && id == p.ProjectID
+	return id, err == nil && p.sees(id)
 }
 
 // listDataPoints is GET /projects/{project_id}/data_points. Times filter and sort on the
 // owning event's start (data points have no time of their own).
 func (s *Server) listDataPoints(w http.ResponseWriter, r *http.Request, p principal) {
-	if !projectOf(r, p) {
+	project, ok := projectOf(r, p)
+	if !ok {
 		notFound(w)
 		return
 	}
@@ -44,7 +45,7 @@ func (s *Server) listDataPoints(w http.ResponseWriter, r *http.Request, p princi
 		return
 	}
 	ctx := r.Context()
-	args := append([]any{p.ProjectID}, lq.args...)
+	args := append([]any{project}, lq.args...)
 	var total int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM data_points dp JOIN data_point_types t ON t.id = dp.type_id
 		WHERE dp.project_id = ?`+lq.whereSQL(), args...).Scan(&total); err != nil {
@@ -85,41 +86,56 @@ func (s *Server) listDataPoints(w http.ResponseWriter, r *http.Request, p princi
 	writeJSON(w, http.StatusOK, listJSON[dataPointItemJSON]{Data: out, Info: lq.info(len(out), total)})
 }
 
-func (s *Server) projectJSON(r *http.Request, id int64) (projectJSON, error) {
+const projectSelect = `SELECT id, name, description, project_type, created_at, updated_at FROM projects`
+
+func scanProject(sc interface{ Scan(...any) error }) (projectJSON, error) {
 	var pj projectJSON
-	err := s.db.QueryRowContext(r.Context(), `SELECT id, name, description, project_type, created_at, updated_at FROM projects WHERE id = ?`, id).
-		Scan(&pj.ID, &pj.Name, &pj.Description, &pj.ProjectType, &pj.CreatedAt, &pj.UpdatedAt)
+	err := sc.Scan(&pj.ID, &pj.Name, &pj.Description, &pj.ProjectType, &pj.CreatedAt, &pj.UpdatedAt)
 	return pj, err
 }
 
-// listProjects is GET /projects: a sandbox token belongs to exactly one project, so
-// this is how a client learns the project id (data points are listed per project).
+var projectList = listSpec{sorts: map[string]string{"id": "id", "name": "name"}, filters: map[string]filterDef{}, tiebreak: "id"}
+
+// listProjects is GET /projects: the token's projects (the demo tokens see two), which
+// is how a client learns the project ids (events and data points are listed per
+// project).
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, p principal) {
-	lq, err := parseList(r, listSpec{sorts: map[string]string{"id": "id", "name": "name"}, filters: map[string]filterDef{}, tiebreak: "id"})
+	lq, err := parseList(r, projectList)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	pj, err := s.projectJSON(r, p.ProjectID)
+	rows, err := s.db.QueryContext(r.Context(), projectSelect+` WHERE id `+inProjects+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
+		p.projects(), lq.size, lq.offset())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	all := []projectJSON{pj}
+	defer rows.Close()
 	out := []projectJSON{}
-	if lq.offset() < len(all) {
-		out = all[lq.offset():min(len(all), lq.offset()+lq.size)]
+	for rows.Next() {
+		pj, err := scanProject(rows)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, pj)
 	}
-	writeJSON(w, http.StatusOK, listJSON[projectJSON]{Data: out, Info: lq.info(len(out), int64(len(all)))})
+	if err := rows.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[projectJSON]{Data: out, Info: lq.info(len(out), int64(len(p.ProjectIDs)))})
 }
 
 // showProject is GET /projects/{project_id}.
 func (s *Server) showProject(w http.ResponseWriter, r *http.Request, p principal) {
-	if !projectOf(r, p) {
+	project, ok := projectOf(r, p)
+	if !ok {
 		notFound(w)
 		return
 	}
-	pj, err := s.projectJSON(r, p.ProjectID)
+	pj, err := scanProject(s.db.QueryRowContext(r.Context(), projectSelect+` WHERE id = ?`, project))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -242,6 +242,45 @@ CREATE INDEX data_points_event ON data_points(event_id, id, type_id, value, unit
 	`
 CREATE INDEX events_project_start ON events(project_id, start_time);
 `,
+	// 4: allocations (issue 10). A batch's ledger_balance is its primary output minus
+	// what was allocated from it; batch_amounts record allocations from an upstream
+	// batch to the downstream batch a generation writes. report_id is for allocations to
+	// a report (the sandbox has no reports yet, so it is always NULL); exactly one of
+	// to_batch_id and report_id is set. One row per (from, to) batch pair: regenerating
+	// the downstream batch with a new amount replaces the row. Manual-select inputs get
+	// their allocation groups ({"id", "name"} objects, a JSON array); an existing file's
+	// demo input fed by another ledger gets the group a fresh seed gives it.
+	`
+ALTER TABLE model_inputs ADD COLUMN allocation_groups TEXT NOT NULL DEFAULT '[]';
+UPDATE model_inputs SET allocation_groups = '[{"id":"biochar-produced","name":"Biochar produced"}]'
+	WHERE is_manual_select = 1 AND source_ledger_id IS NOT NULL;
+CREATE TABLE allocations (
+	id INTEGER PRIMARY KEY,
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	from_batch_id INTEGER NOT NULL REFERENCES batches(id),
+	to_batch_id INTEGER REFERENCES batches(id),
+	report_id TEXT,
+	amount REAL NOT NULL,
+	unit TEXT,
+	allocation_group TEXT,
+	task_id INTEGER REFERENCES async_tasks(id),
+	created_at INTEGER NOT NULL,
+	CHECK ((to_batch_id IS NULL) <> (report_id IS NULL))
+);
+CREATE UNIQUE INDEX allocations_from_to ON allocations(from_batch_id, to_batch_id);
+CREATE INDEX allocations_to ON allocations(to_batch_id);
+`,
+	// 5: a token may see several projects (issue 10: the reference's tokens look
+	// account-wide). token_projects grants a token's role projects besides the one
+	// of its tokens row; keyed by role, which survives Options.Token replacing the
+	// demo token. An existing file gets the second demo site at Open (seedSecondSite).
+	`
+CREATE TABLE token_projects (
+	role TEXT NOT NULL REFERENCES tokens(role),
+	project_id INTEGER NOT NULL REFERENCES projects(id),
+	PRIMARY KEY (role, project_id)
+);
+`,
 }
 
 // migrate applies every migration not yet recorded in schema_migrations, each in

@@ -38,6 +38,7 @@ var goldenTables = []struct{ name, query string }{
 	{"run_inputs", `SELECT rowid, model_run_id, data_point_id, skipped_type_id FROM run_inputs ORDER BY rowid`},
 	{"run_alerts", `SELECT id, model_run_id, message FROM run_alerts ORDER BY id`},
 	{"async_tasks", `SELECT id, project_id, ledger_id, type, state, progress, progress_description, params, result, error_message FROM async_tasks ORDER BY id`},
+	{"allocations", `SELECT id, project_id, from_batch_id, to_batch_id, report_id, amount, unit, allocation_group, task_id FROM allocations ORDER BY id`},
 }
 
 var batchIDPattern = regexp.MustCompile(`bat_[0-9a-z]{12}`)
@@ -174,14 +175,21 @@ const (
 )
 
 // goldenSmall is the pinned result of goldenScenario (table: rows:hash prefix).
+// Issue 10 moved batches, run_calculations, run_outputs, run_inputs and async_tasks on
+// purpose, and nothing else: batch_amounts allocate instead of overriding (May-2026-002
+// keeps its computed output, its "custom primary output amount" calculation is gone,
+// the task's params name a Biochar Produced batch, allocations has the one row), and
+// the second demo site's feedstock and data points, seeded before the synthetic set,
+// shift the synthetic feedstock and data point ids.
 var goldenSmall = map[string]string{
-	"batches":          "193:04ec10edd69f3a3e",
+	"batches":          "193:342420bd688b5327",
 	"model_runs":       "275:f25a6daf04bac2e5",
-	"run_calculations": "2867:f792353c2f36f4d4",
-	"run_outputs":      "1739:666890a2dfa3df0d",
-	"run_inputs":       "59663:1255069387c3998e",
+	"run_calculations": "2866:006e657fdc728061",
+	"run_outputs":      "1739:d953aeb94bb29b57",
+	"run_inputs":       "59663:dbf962041ebe7cba",
 	"run_alerts":       "3:96a2e3369711631c",
-	"async_tasks":      "9:6de007144365b0e5",
+	"async_tasks":      "9:7550f04763b3255d",
+	"allocations":      "1:4d70e912190c418d",
 }
 
 // goldenScenario is the fixed sequence of generations the golden hashes pin: demo and
@@ -228,14 +236,15 @@ func goldenScenario(t testing.TB, s *Server, delay time.Duration) {
 	}
 	sel = append(sel, all[0], all[5], all[17], all[30])
 	runGeneration(t, s, ncrLedger, demoProjectID, genParams{Start: ms(2026, 3, 1), End: ms(2026, 4, 1), DataPointIDs: sel})
-	// batch_amounts on an existing batch.
+	// batch_amounts: an allocation from a Biochar Produced batch to the Net Carbon
+	// Removal batch of its month and feedstock (issue 10; it overrode the batch before).
 	var fid string
 	if err := s.db.QueryRow(`SELECT b.friendly_id FROM batches b JOIN ledgers l ON l.id = b.ledger_id
-		WHERE l.friendly_id = ? AND b.tracking_id = 'May-2026-002'`, ncrLedger).Scan(&fid); err != nil {
+		WHERE l.friendly_id = ? AND b.tracking_id = 'May-2026-002'`, producedLedger).Scan(&fid); err != nil {
 		t.Fatal(err)
 	}
 	runGeneration(t, s, ncrLedger, demoProjectID, genParams{Start: ms(2026, 5, 1), End: ms(2026, 6, 1),
-		BatchAmounts: []batchAmount{{BatchID: fid, Amount: 123.456}}})
+		BatchAmounts: []batchAmount{{BatchID: fid, Amount: 12.345}}})
 	// The other project's unpartitioned ledger.
 	runGeneration(t, s, kilnLedger, otherProjectID, genParams{Start: ms(2025, 1, 1), End: ms(2025, 3, 1)})
 	// Mixed cadences in one group: Biochar Produced weekly, Net Carbon Removal monthly.
@@ -284,6 +293,7 @@ var goldenMillion = map[string]string{
 	"run_inputs":       "1729258:1bb3a8f111c42e14",
 	"run_alerts":       "9:cd08529ed0b5a753",
 	"async_tasks":      "3:7ce0cebcc06880a3",
+	"allocations":      "0:e3b0c44298fc1c14",
 }
 
 // TestGenerationGoldenMillion runs the bench's two generations on its seeded file

@@ -124,7 +124,8 @@ func TestMigrationCoveringIndex(t *testing.T) {
 	db := e.s.db
 	// Back to version 1's index, as an older file has it, then migrate.
 	for _, q := range []string{`DROP INDEX data_points_event`, `CREATE INDEX data_points_event ON data_points(event_id)`,
-		`DROP INDEX events_project_start`, `DELETE FROM schema_migrations WHERE version > 1`} {
+		`DROP INDEX events_project_start`, `DROP TABLE allocations`, `ALTER TABLE model_inputs DROP COLUMN allocation_groups`, `DROP TABLE token_projects`,
+		`DELETE FROM schema_migrations WHERE version > 1`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

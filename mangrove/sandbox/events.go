@@ -114,7 +114,8 @@ func scanEvent(sc interface{ Scan(...any) error }, c *catalog) (*eventRow, error
 // listEvents is GET /projects/{project_id}/events: one query for the count, one for the
 // page's events and one for all their data points.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal) {
-	if !projectOf(r, p) {
+	project, ok := projectOf(r, p)
+	if !ok {
 		notFound(w)
 		return
 	}
@@ -130,7 +131,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal)
 		}
 	}
 	ctx := r.Context()
-	args := append([]any{p.ProjectID}, lq.args...)
+	args := append([]any{project}, lq.args...)
 	var total int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events e WHERE e.project_id = ?`+lq.whereSQL(), args...).Scan(&total); err != nil {
 		s.fail(w, r, err)
@@ -173,12 +174,13 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p principal)
 // showEvent is GET /projects/{project_id}/events/{event_id} (the evt_ id); an unknown
 // id or another project's event is a 404.
 func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, p principal) {
-	if !projectOf(r, p) {
+	project, ok := projectOf(r, p)
+	if !ok {
 		notFound(w)
 		return
 	}
 	ev, err := scanEvent(s.db.QueryRowContext(r.Context(), eventSelect+` WHERE e.friendly_id = ? AND e.project_id = ?`,
-		r.PathValue("event_id"), p.ProjectID), s.cat)
+		r.PathValue("event_id"), project), s.cat)
 	if errors.Is(err, sql.ErrNoRows) {
 		notFound(w)
 		return

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -28,7 +29,7 @@ const maxBodyBytes = 1 << 20
 
 // decodeGeneration parses and validates a generation body: malformed JSON is 400, a
 // well-formed body that cannot be acted on (missing or unparsable times, end not after
-// start, an amount without a value) is 422.
+// start, a batch amount without a batch, a positive amount or a string group) is 422.
 func decodeGeneration(w http.ResponseWriter, r *http.Request) (genParams, error) {
 	var req generationRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -67,19 +68,50 @@ func decodeGeneration(w http.ResponseWriter, r *http.Request) (genParams, error)
 		return genParams{}, unprocessable("end_time must be after start_time")
 	}
 	p := genParams{Start: start.UnixMilli(), End: end.UnixMilli(), DataPointIDs: req.DataPointIDs, SkippedTypeIDs: req.SkippedDataPointTypeIDs}
-	for i, a := range req.BatchAmounts {
-		if a.PrimaryOutputAmount == nil {
-			return genParams{}, unprocessable("batch_amounts[%d].primary_output_amount is required", i)
-		}
-		p.BatchAmounts = append(p.BatchAmounts, batchAmount{BatchID: a.BatchID, Amount: *a.PrimaryOutputAmount, AllocationGroup: a.AllocationGroup})
+	if p.BatchAmounts, err = decodeBatchAmounts(req.BatchAmounts); err != nil {
+		return genParams{}, err
 	}
 	return p, nil
+}
+
+// decodeBatchAmounts checks the shape of each batch_amounts item (422 when it cannot be
+// acted on); whether the batch exists and may be allocated from is the plan's to check
+// (checkAmounts).
+func decodeBatchAmounts(items []batchAmountRequest) ([]batchAmount, error) {
+	var out []batchAmount
+	seen := map[string]int{}
+	for i, a := range items {
+		if strings.TrimSpace(a.BatchID) == "" {
+			return nil, unprocessable("batch_amounts[%d].batch_id is required", i)
+		}
+		if j, dup := seen[a.BatchID]; dup {
+			return nil, unprocessable("batch_amounts[%d]: batch %s is already in batch_amounts[%d]; list each batch once", i, a.BatchID, j)
+		}
+		seen[a.BatchID] = i
+		if a.PrimaryOutputAmount == nil {
+			return nil, unprocessable("batch_amounts[%d].primary_output_amount is required", i)
+		}
+		if *a.PrimaryOutputAmount <= 0 {
+			return nil, unprocessable("batch_amounts[%d].primary_output_amount must be greater than 0 (the amount to allocate from batch %s), not %s",
+				i, a.BatchID, formatAmount(*a.PrimaryOutputAmount))
+		}
+		var group *string
+		if raw := bytes.TrimSpace(a.AllocationGroup); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+			var g string
+			if err := json.Unmarshal(raw, &g); err != nil {
+				return nil, unprocessable("batch_amounts[%d].allocation_group must be an allocation group id (a string) or null", i)
+			}
+			group = &g
+		}
+		out = append(out, batchAmount{BatchID: a.BatchID, Amount: *a.PrimaryOutputAmount, AllocationGroup: group})
+	}
+	return out, nil
 }
 
 // planRequest does what preview and create share: find the ledger, decode and
 // validate the body, and plan the batches. When it fails it has answered.
 func (s *Server) planRequest(w http.ResponseWriter, r *http.Request, p principal) (*ledgerRow, genParams, *genPlan, bool) {
-	l, err := ledgerByFriendlyID(r.Context(), s.db, p.ProjectID, r.PathValue("ledger_id"))
+	l, err := visibleLedger(r.Context(), s.db, p, r.PathValue("ledger_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, genParams{}, nil, false

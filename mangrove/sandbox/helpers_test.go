@@ -142,7 +142,8 @@ type wireBatch struct {
 		DataPointTypeID int64   `json:"data_point_type_id"`
 		Value           float64 `json:"value"`
 	} `json:"primary_output"`
-	LedgerBalance float64 `json:"ledger_balance"`
+	LedgerBalance float64               `json:"ledger_balance"`
+	Allocations   []batchAllocationJSON `json:"allocations"`
 	ModelRun      struct {
 		State        string  `json:"state"`
 		ErrorMessage *string `json:"error_message"`

@@ -123,16 +123,23 @@ type ledgerJSON struct {
 }
 
 type requiredInputJSON struct {
-	ID               int64     `json:"id"`
-	Name             string    `json:"name"`
-	Slug             string    `json:"slug"`
-	Unit             *string   `json:"unit"`
-	ValueType        string    `json:"value_type"`
-	Category         string    `json:"category"`
-	Subcategory      string    `json:"subcategory"`
-	IsManualSelect   bool      `json:"is_manual_select"`
-	AllocationGroups []any     `json:"allocation_groups"`
-	OutputOfLedgers  []refJSON `json:"output_of_ledgers"`
+	ID               int64                 `json:"id"`
+	Name             string                `json:"name"`
+	Slug             string                `json:"slug"`
+	Unit             *string               `json:"unit"`
+	ValueType        string                `json:"value_type"`
+	Category         string                `json:"category"`
+	Subcategory      string                `json:"subcategory"`
+	IsManualSelect   bool                  `json:"is_manual_select"`
+	AllocationGroups []allocationGroupJSON `json:"allocation_groups"`
+	OutputOfLedgers  []refJSON             `json:"output_of_ledgers"`
+}
+
+// allocationGroupJSON is an item of a required input's allocation_groups; the docs show
+// only empty arrays, so the shape is the sandbox's guess (README "Guesses").
+type allocationGroupJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 type previewEntryJSON struct {
@@ -221,9 +228,40 @@ type batchJSON struct {
 	UpdatedAt     apiTime           `json:"updated_at"`
 	PrimaryOutput primaryOutputJSON `json:"primary_output"`
 	LedgerBalance float64           `json:"ledger_balance"`
-	Allocations   []any             `json:"allocations"`
-	ModelRun      *modelRunJSON     `json:"model_run"`
-	Feedstocks    []feedstockJSON   `json:"feedstocks"`
+	// Allocations are the allocations to this batch, from upstream batches.
+	Allocations []batchAllocationJSON `json:"allocations"`
+	ModelRun    *modelRunJSON         `json:"model_run"`
+	Feedstocks  []feedstockJSON       `json:"feedstocks"`
+}
+
+// allocationJSON is the documented allocation object: {id, amount, unit} in a report
+// allocation, plus created_at as on a report's allocation.
+type allocationJSON struct {
+	ID        int64   `json:"id"`
+	Amount    float64 `json:"amount"`
+	Unit      *string `json:"unit"`
+	CreatedAt apiTime `json:"created_at"`
+}
+
+// allocationBatchJSON is the batch at the other end of an allocation.
+type allocationBatchJSON struct {
+	ID         string  `json:"id"`
+	TrackingID string  `json:"tracking_id"`
+	StartTime  apiTime `json:"start_time"`
+	EndTime    apiTime `json:"end_time"`
+	Ledger     refJSON `json:"ledger"`
+}
+
+// batchAllocationJSON is an item of a batch's allocations (batch: the upstream batch it
+// came from) and of downstream_batch_allocations (batch: the downstream batch it went
+// to), shaped like the documented report_allocations item {allocation, amount, unit,
+// report} with batch in place of report, plus the allocation group.
+type batchAllocationJSON struct {
+	Allocation      allocationJSON      `json:"allocation"`
+	Amount          float64             `json:"amount"`
+	Unit            *string             `json:"unit"`
+	AllocationGroup *string             `json:"allocation_group"`
+	Batch           allocationBatchJSON `json:"batch"`
 }
 
 type eventRefJSON struct {
@@ -249,11 +287,11 @@ type ruleAlertJSON struct {
 // (the data-rule alerts the model raised, which the docs show no batch field for).
 type batchDetailJSON struct {
 	batchJSON
-	InputData                  []inputDataJSON `json:"input_data"`
-	ReportAllocations          []any           `json:"report_allocations"`
-	DownstreamBatchAllocations []any           `json:"downstream_batch_allocations"`
-	HasRuleAlerts              bool            `json:"has_rule_alerts"`
-	RuleAlerts                 []ruleAlertJSON `json:"rule_alerts"`
+	InputData                  []inputDataJSON       `json:"input_data"`
+	ReportAllocations          []any                 `json:"report_allocations"`
+	DownstreamBatchAllocations []batchAllocationJSON `json:"downstream_batch_allocations"`
+	HasRuleAlerts              bool                  `json:"has_rule_alerts"`
+	RuleAlerts                 []ruleAlertJSON       `json:"rule_alerts"`
 }
 
 // dataPointItemJSON is an item of GET /projects/{id}/data_points: the DataPoint object

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -34,7 +36,7 @@ func (l *ledgerRow) json() ledgerJSON {
 	return j
 }
 
-// listLedgers is GET /ledgers: the token's project's ledgers, paginated.
+// listLedgers is GET /ledgers: the ledgers of the token's projects, paginated.
 func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, p principal) {
 	lq, err := parseList(r, ledgerList)
 	if err != nil {
@@ -42,13 +44,13 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, p principal
 		return
 	}
 	ctx := r.Context()
-	args := append([]any{p.ProjectID}, lq.args...)
+	args := append([]any{p.projects()}, lq.args...)
 	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledgers l WHERE l.project_id = ?`+lq.whereSQL(), args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledgers l WHERE l.project_id `+inProjects+lq.whereSQL(), args...).Scan(&total); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	rows, err := s.db.QueryContext(ctx, ledgerSelect+` WHERE l.project_id = ?`+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
+	rows, err := s.db.QueryContext(ctx, ledgerSelect+` WHERE l.project_id `+inProjects+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
 		append(args, lq.size, lq.offset())...)
 	if err != nil {
 		s.fail(w, r, err)
@@ -73,7 +75,7 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, p principal
 
 // showLedger is GET /ledgers/{ledger_id}: the bare ledger object (no data wrapper).
 func (s *Server) showLedger(w http.ResponseWriter, r *http.Request, p principal) {
-	l, err := ledgerByFriendlyID(r.Context(), s.db, p.ProjectID, r.PathValue("ledger_id"))
+	l, err := visibleLedger(r.Context(), s.db, p, r.PathValue("ledger_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -90,7 +92,7 @@ func (s *Server) showLedger(w http.ResponseWriter, r *http.Request, p principal)
 // has none.
 func (s *Server) listRequiredInputs(w http.ResponseWriter, r *http.Request, p principal) {
 	ctx := r.Context()
-	l, err := ledgerByFriendlyID(ctx, s.db, p.ProjectID, r.PathValue("ledger_id"))
+	l, err := visibleLedger(ctx, s.db, p, r.PathValue("ledger_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -104,7 +106,7 @@ func (s *Server) listRequiredInputs(w http.ResponseWriter, r *http.Request, p pr
 		writeJSON(w, http.StatusOK, dataJSON[requiredInputJSON]{Data: out})
 		return
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT mi.type_id, mi.is_manual_select, src.friendly_id, src.name
+	rows, err := s.db.QueryContext(ctx, `SELECT mi.type_id, mi.is_manual_select, src.friendly_id, src.name, mi.allocation_groups
 		FROM model_inputs mi LEFT JOIN ledgers src ON src.id = mi.source_ledger_id
 		WHERE mi.model_id = ? ORDER BY mi.position`, l.ModelID.Int64)
 	if err != nil {
@@ -116,13 +118,18 @@ func (s *Server) listRequiredInputs(w http.ResponseWriter, r *http.Request, p pr
 		var typeID int64
 		var manual bool
 		var srcID, srcName sql.NullString
-		if err := rows.Scan(&typeID, &manual, &srcID, &srcName); err != nil {
+		var groups string
+		if err := rows.Scan(&typeID, &manual, &srcID, &srcName, &groups); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		t := s.cat.types[typeID]
 		ri := requiredInputJSON{ID: t.ID, Name: t.Name, Slug: t.Slug, Unit: t.Unit, ValueType: t.ValueType, Category: t.Category,
-			Subcategory: t.Subcategory, IsManualSelect: manual, AllocationGroups: []any{}, OutputOfLedgers: []refJSON{}}
+			Subcategory: t.Subcategory, IsManualSelect: manual, OutputOfLedgers: []refJSON{}}
+		if ri.AllocationGroups, err = parseAllocationGroups(groups); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if srcID.Valid {
 			ri.OutputOfLedgers = append(ri.OutputOfLedgers, refJSON{ID: srcID.String, Name: srcName.String})
 		}
@@ -133,4 +140,17 @@ func (s *Server) listRequiredInputs(w http.ResponseWriter, r *http.Request, p pr
 		return
 	}
 	writeJSON(w, http.StatusOK, dataJSON[requiredInputJSON]{Data: out})
+}
+
+// parseAllocationGroups reads a model input's stored allocation groups (a JSON array of
+// {"id", "name"}), never nil.
+func parseAllocationGroups(stored string) ([]allocationGroupJSON, error) {
+	groups := []allocationGroupJSON{}
+	if err := json.Unmarshal([]byte(stored), &groups); err != nil {
+		return nil, fmt.Errorf("stored allocation groups %q: %w", stored, err)
+	}
+	if groups == nil { // a stored "null"
+		groups = []allocationGroupJSON{}
+	}
+	return groups, nil
 }

@@ -520,8 +520,9 @@ func loadStatic(ctx context.Context, q queryer, cat *catalog, plan *genPlan, slu
 // transactions begin and end): the batch row is created or, for a period and partition
 // already generated, updated in place (same id and tracking id; the unique index forbids
 // a second row). Each run is a new model_run, so the batch shows its latest run while
-// earlier runs stay recorded. Statements come prepared from the cache and rows go in
-// multi-row INSERTs.
+// earlier runs stay recorded. The batch_amounts that go to the batch are recorded as
+// allocations to it (storeAllocations). Statements come prepared from the cache and rows
+// go in multi-row INSERTs.
 func storeBatch(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catalog, plan *genPlan, pb plannedBatch, res modelResult, taskID int64) (string, error) {
 	now := time.Now().UnixMilli()
 	start := pb.Start.UnixMilli()
@@ -572,12 +573,9 @@ func storeBatch(ctx context.Context, tx *sql.Tx, st *stmtCache, cat *catalog, pl
 		outputs = map[string]float64{primarySlug: 0}
 	} else {
 		primary = outputs[primarySlug]
-		if amount, ok := plan.amounts[friendly]; ok {
-			res.Calculations = append(res.Calculations, calcResult{Slug: "custom-primary-output-amount", Name: "Custom primary output amount (batch_amounts)",
-				Value: amount, Unit: cat.unitOf(primarySlug), Category: "override"})
-			primary = amount
-			outputs[primarySlug] = amount
-		}
+	}
+	if err := storeAllocations(ctx, tx, st, plan, pb, batchID, taskID, now); err != nil {
+		return "", err
 	}
 	r, err := st.exec(ctx, tx, `INSERT INTO model_runs (batch_id, model_id, task_id, state, error_message, start_time, end_time, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, batchID, pb.L.ModelID.Int64, taskID, runState, errMsg, start, wireEnd(pb.End).UnixMilli(), now, now)

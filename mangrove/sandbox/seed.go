@@ -20,6 +20,12 @@ const (
 	otherProjectID int64 = 202
 )
 
+// The seeder's prepared inserts of an event and of one of its data points.
+const (
+	insertEventSQL     = `INSERT INTO events (friendly_id, project_id, event_type_id, feedstock_id, tracking_id, start_time, end_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	insertDataPointSQL = `INSERT INTO data_points (friendly_id, project_id, event_id, type_id, value, unit, status, event_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
 // seeder inserts with prepared statements inside the one seeding transaction.
 type seeder struct {
 	ctx          context.Context
@@ -104,11 +110,11 @@ func seedDemo(ctx context.Context, db *sql.DB, token string) (int64, error) {
 	defer tx.Rollback()
 	sd := &seeder{ctx: ctx, tx: tx, rng: rand.New(rand.NewPCG(20250331, 152690)), now: time.Now().UnixMilli(),
 		eventTypes: map[string]int64{}, types: map[string]int64{}}
-	if sd.insEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (friendly_id, project_id, event_type_id, feedstock_id, tracking_id, start_time, end_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if sd.insEvent, err = tx.PrepareContext(ctx, insertEventSQL); err != nil {
 		return 0, err
 	}
 	defer sd.insEvent.Close()
-	if sd.insDataPoint, err = tx.PrepareContext(ctx, `INSERT INTO data_points (friendly_id, project_id, event_id, type_id, value, unit, status, event_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if sd.insDataPoint, err = tx.PrepareContext(ctx, insertDataPointSQL); err != nil {
 		return 0, err
 	}
 	defer sd.insDataPoint.Close()
@@ -132,6 +138,9 @@ func seedDemo(ctx context.Context, db *sql.DB, token string) (int64, error) {
 		return 0, err
 	}
 	if err := sd.otherEvents(rice); err != nil {
+		return 0, err
+	}
+	if err := sd.secondSite(); err != nil {
 		return 0, err
 	}
 

@@ -2,6 +2,11 @@ package sandbox
 
 // The models, the ledgers and the models' required inputs.
 
+// biocharAllocationGroups are the allocation groups of Net Carbon Removal's input fed by
+// Biochar Produced (a JSON array of {"id", "name"}; migration 4 gives existing files the
+// same): one group, since all of a month's biochar of a feedstock goes to one use.
+const biocharAllocationGroups = `[{"id":"biochar-produced","name":"Biochar produced"}]`
+
 // ledgers inserts the three models, the four ledgers and the models' inputs, and returns
 // the id of the Net Carbon Removal ledger (the one the pending 2024 generation runs on).
 func (sd *seeder) ledgers() (int64, error) {
@@ -50,14 +55,16 @@ func (sd *seeder) ledgers() (int64, error) {
 	for i, slug := range ncrModel.Inputs {
 		// "Biochar mass produced" is the material the Biochar Produced ledger accounts
 		// for: it is manual-select with that ledger as its source, so a user may pin
-		// particular pyrolysis runs with data_point_ids (omitted: auto-discovered).
+		// particular pyrolysis runs with data_point_ids (omitted: auto-discovered), and
+		// batch_amounts may allocate Biochar Produced batches to it, in its one group.
 		var manual bool
 		var src any
+		groups := "[]"
 		if slug == "biochar-mass-produced" {
-			manual, src = true, bpLedger
+			manual, src, groups = true, bpLedger, biocharAllocationGroups
 		}
-		if _, err := sd.exec(`INSERT INTO model_inputs (model_id, type_id, position, is_manual_select, source_ledger_id) VALUES (?, ?, ?, ?, ?)`,
-			ncrModelID, sd.types[slug], i, manual, src); err != nil {
+		if _, err := sd.exec(`INSERT INTO model_inputs (model_id, type_id, position, is_manual_select, source_ledger_id, allocation_groups) VALUES (?, ?, ?, ?, ?, ?)`,
+			ncrModelID, sd.types[slug], i, manual, src, groups); err != nil {
 			return 0, err
 		}
 	}

@@ -1,9 +1,11 @@
 package sandbox
 
-// The two projects, their tokens and their feedstocks.
+// The first demo site and the other project, their tokens and their feedstocks (the
+// second demo site is seed_site2.go).
 
 // projects inserts the demo and the other project and the three tokens (token, when
-// set, is the demo's read-write token).
+// set, is the demo's read-write token). Each token sees its tokens row's project; the
+// demo tokens are granted the second site with it.
 func (sd *seeder) projects(token string) error {
 	if _, err := sd.exec(`INSERT INTO projects (id, name, description, project_type, created_at, updated_at) VALUES (?, ?, ?, 'Biochar', ?, ?), (?, ?, ?, 'Biochar', ?, ?)`,
 		demoProjectID, "Cedar Ridge Biochar", "Sandbox demo: one pyrolysis facility, wood chips and nut shells, data for 2024 and Q1 2025.", sd.now, sd.now,

@@ -36,9 +36,9 @@ type Options struct {
 
 // Tokens are the seeded API tokens.
 type Tokens struct {
-	ReadWrite string // demo project, Production Accounting read+write
-	ReadOnly  string // demo project, read only (a write gets 403)
-	Other     string // read-write token of a second, separate project (sees none of the demo project's data; demo tokens see none of its)
+	ReadWrite string // demo projects (the first site and the second), Production Accounting read+write
+	ReadOnly  string // demo projects, read only (a write gets 403)
+	Other     string // read-write token of a separate project (sees none of the demo projects' data; demo tokens see none of its)
 }
 
 // Server is a running sandbox: its database, generation engine and HTTP handler.
@@ -106,6 +106,8 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 			return fmt.Errorf("seed: %w", err)
 		}
 		s.log.Info("sandbox seeded", "elapsed", time.Since(t0))
+	} else if err := seedSecondSite(ctx, s.db); err != nil {
+		return err
 	}
 	if s.cat, err = loadCatalog(ctx, s.db); err != nil {
 		return err
@@ -176,6 +178,9 @@ func (s *Server) routes() {
 	s.route("POST /api/v1/ledgers/{ledger_id}/generate_preview", s.previewGeneration)
 	s.route("POST /api/v1/ledgers/{ledger_id}/batch_generations", s.createGeneration)
 	s.route("GET /api/v1/ledgers/{ledger_id}/batches", s.listLedgerBatches)
+
+	s.route("GET /api/v1/models", s.listModels)
+	s.route("GET /api/v1/models/{model_id}", s.showModel)
 
 	s.route("GET /api/v1/batches", s.listBatches)
 	s.route("GET /api/v1/batches/{batch_id}", s.showBatch)

@@ -85,11 +85,11 @@ func seedSyntheticSpan(ctx context.Context, db *sql.DB, rng *rand.Rand, fs []int
 	for i, t := range dataPointTypeSeed {
 		sd.types[t.slug] = int64(i + 1)
 	}
-	if sd.insEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (friendly_id, project_id, event_type_id, feedstock_id, tracking_id, start_time, end_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if sd.insEvent, err = tx.PrepareContext(ctx, insertEventSQL); err != nil {
 		return 0, err
 	}
 	defer sd.insEvent.Close()
-	if sd.insDataPoint, err = tx.PrepareContext(ctx, `INSERT INTO data_points (friendly_id, project_id, event_id, type_id, value, unit, status, event_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if sd.insDataPoint, err = tx.PrepareContext(ctx, insertDataPointSQL); err != nil {
 		return 0, err
 	}
 	defer sd.insDataPoint.Close()

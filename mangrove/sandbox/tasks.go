@@ -26,14 +26,15 @@ func (t *taskRow) json() taskJSON {
 	return j
 }
 
-// showTask is GET /async_tasks/{id}; another project's task is 404 like an unknown one.
+// showTask is GET /async_tasks/{id}; a task of a project the token does not see is
+// 404 like an unknown one.
 func (s *Server) showTask(w http.ResponseWriter, r *http.Request, p principal) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		notFound(w)
 		return
 	}
-	t, err := scanTask(s.db.QueryRowContext(r.Context(), taskSelect+` WHERE id = ? AND project_id = ?`, id, p.ProjectID))
+	t, err := scanTask(s.db.QueryRowContext(r.Context(), taskSelect+` WHERE id = ? AND project_id `+inProjects, id, p.projects()))
 	if errors.Is(err, sql.ErrNoRows) {
 		notFound(w)
 		return

@@ -1,6 +1,9 @@
-// Ledger page chart: primary output per batch (bars) and the ledger balance
-// (line) over time, drawn with the vendored uPlot from the JSON block
-// <script type="application/json" id="chart-data"> the server embeds.
+// Ledger page chart: primary output per period (bars) and the cumulative
+// output of the chart's batches (line), added up by the server from the
+// chart's first period (the API has no running total: a batch's
+// ledger_balance is its own unallocated amount), drawn with the vendored
+// uPlot from the JSON block <script type="application/json" id="chart-data">
+// the server embeds.
 //
 // CSP-safe: no eval, no inline handlers, no HTML strings. uPlot sizes its
 // elements through el.style (the CSSOM), which style-src 'self' allows.
@@ -12,7 +15,7 @@
 
   var HEIGHT = 280;
   var OUTPUT = "#0a58ca"; // --primary, 6.6:1 on white
-  var BALANCE = "#7d4e00"; // --warn-text, 6.5:1 on white
+  var CUMULATIVE = "#7d4e00"; // --warn-text, 6.5:1 on white
 
   var numberFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 3 });
 
@@ -80,12 +83,13 @@
     var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.6, 48] }) : null;
 
     var batches = data.batches || [];
+    var since = "Cumulative output since " + fmtDate(data.x[0]);
     var axis = { stroke: "#57606a", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d0d7de" } };
     var opts = {
       width: Math.max(box.clientWidth, 280),
       height: HEIGHT,
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
-      scales: { x: { time: true, range: xRange(data.x) }, out: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } }, bal: {} },
+      scales: { x: { time: true, range: xRange(data.x) }, out: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } }, cum: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.1 : 1]; } } },
       series: [
         {
           label: "Period (UTC)",
@@ -108,25 +112,25 @@
           value: function (u, v) { return v == null ? "—" : fmtNumber(v) + suffix; }
         },
         {
-          label: "Ledger balance",
-          scale: "bal",
-          stroke: BALANCE,
+          label: since,
+          scale: "cum",
+          stroke: CUMULATIVE,
           width: 2,
           dash: [6, 4],
           spanGaps: true,
-          points: { show: true, size: 5, fill: BALANCE },
+          points: { show: true, size: 5, fill: CUMULATIVE },
           value: function (u, v) { return v == null ? "—" : fmtNumber(v) + suffix; }
         }
       ],
       axes: [
         axis,
         Object.assign({}, axis, { scale: "out", label: "Primary output" + suffix, size: 64, values: function (u, vals) { return vals.map(fmtNumber); } }),
-        Object.assign({}, axis, { scale: "bal", side: 1, grid: { show: false }, label: "Ledger balance" + suffix, size: 72, values: function (u, vals) { return vals.map(fmtNumber); } })
+        Object.assign({}, axis, { scale: "cum", side: 1, grid: { show: false }, label: "Cumulative output" + suffix, size: 72, values: function (u, vals) { return vals.map(fmtNumber); } })
       ],
       cursor: { drag: { x: false, y: false } },
       legend: { live: true }
     };
-    var plot = new window.uPlot(opts, [data.x, data.output, data.balance], box);
+    var plot = new window.uPlot(opts, [data.x, data.output, data.cumulative || []], box);
     box.setAttribute("data-drawn", "true");
 
     if (typeof window.ResizeObserver === "function") {

@@ -14,7 +14,6 @@
 (function () {
   "use strict";
 
-  var TERMINAL = { complete: true, failed: true };
 
   var PAUSED = "Live progress is paused: the connection for updates was refused or lost, so what is shown may be out of date. " +
     "Retrying; reload the page to see the latest state.";
@@ -29,6 +28,12 @@
   function currentState() {
     var el = status && status.querySelector("[data-state]");
     return el ? el.getAttribute("data-state") || "" : "";
+  }
+
+  // The server marks a task that has ended, in any state, data-finished.
+  function finishedNow() {
+    var el = status && status.querySelector("[data-state]");
+    return !!el && el.hasAttribute("data-finished");
   }
 
   function currentPercent() {
@@ -83,7 +88,10 @@
   }
 
   function label(state) {
-    return state === "complete" ? "✓ Complete" : "✗ Failed";
+    if (state === "complete") {
+      return "✓ Complete";
+    }
+    return state === "failed" ? "✗ Failed" : "Ended: " + state;
   }
 
   function setLive(text) {
@@ -93,7 +101,7 @@
   }
 
   function onStreamDown() {
-    if (!finished && !TERMINAL[currentState()]) {
+    if (!finished && !finishedNow()) {
       setLive(PAUSED);
     }
   }
@@ -120,7 +128,7 @@
     document.title = label(state) + " · Task " + taskID;
     if (canNotify() && window.Notification.permission === "granted") {
       var body = "Generation task " + taskID + (ledger ? " on " + ledger : "") +
-        (state === "complete" ? " finished." : " failed.");
+        (state === "complete" ? " finished." : state === "failed" ? " failed." : " ended: " + state + ".");
       try {
         var n = new window.Notification(label(state) + " · Task " + taskID, { body: body, tag: "mangrove-task-" + taskID });
         n.onclick = function () {
@@ -138,8 +146,8 @@
     if (!state || finished) {
       return;
     }
-    if (TERMINAL[state]) {
-      if (lastState && !TERMINAL[lastState]) {
+    if (finishedNow()) {
+      if (lastState) {
         onFinish(state);
       }
       lastState = state;
@@ -179,7 +187,7 @@
       note = document.getElementById("notify-status");
     }
     lastState = currentState();
-    if (TERMINAL[lastState]) {
+    if (finishedNow()) {
       dropWhileRunning();
       return; // already finished when the page loaded
     }

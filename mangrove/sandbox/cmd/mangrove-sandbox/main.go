@@ -96,9 +96,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	t := sb.Tokens()
 	fmt.Fprintf(stdout, "Mangrove sandbox: http://%s/api/v1\n", ln.Addr())
-	fmt.Fprintf(stdout, "  read-write token (Cedar Ridge Biochar): %s\n", t.ReadWrite)
-	fmt.Fprintf(stdout, "  read-only token  (Cedar Ridge Biochar): %s\n", t.ReadOnly)
-	fmt.Fprintf(stdout, "  token of Other Project:                 %s\n", t.Other)
+	fmt.Fprintf(stdout, "  read-write token (Cedar Ridge Biochar, Juniper Flats Biochar): %s\n", t.ReadWrite)
+	fmt.Fprintf(stdout, "  read-only token  (Cedar Ridge Biochar, Juniper Flats Biochar): %s\n", t.ReadOnly)
+	fmt.Fprintf(stdout, "  token of Other Project:                                        %s\n", t.Other)
 	if c.faults.Active() {
 		fmt.Fprintf(stdout, "  injected faults (SANDBOX_FAULTS):       %s\n", c.faults)
 	}
