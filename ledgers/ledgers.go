@@ -87,11 +87,6 @@ func New(api API, o Options) *Service {
 	}
 }
 
-// Ledgers lists every ledger the token can see.
-func (s *Service) Ledgers(ctx context.Context, token string) ([]mangrove.Ledger, error) {
-	return s.api.AllLedgers(ctx, token)
-}
-
 // Page is what a ledger's page shows.
 type Page struct {
 	Ledger mangrove.Ledger

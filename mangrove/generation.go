@@ -38,7 +38,7 @@ type GenerationRequest struct {
 	StartTime               time.Time     `json:"start_time"`
 	EndTime                 time.Time     `json:"end_time"`
 	DataPointIDs            []string      `json:"data_point_ids,omitempty"`
-	BatchAmounts            []BatchAmount `json:"batch_amounts,omitempty"`               // custom amounts on existing batches
+	BatchAmounts            []BatchAmount `json:"batch_amounts,omitempty"`               // allocations from upstream batches (guess: README)
 	SkippedDataPointTypeIDs []int64       `json:"skipped_data_point_type_ids,omitempty"` // data point types to leave out
 }
 
@@ -53,7 +53,11 @@ func (r GenerationRequest) MarshalJSON() ([]byte, error) {
 	}{apiTime(r.StartTime), apiTime(r.EndTime), r.DataPointIDs, r.BatchAmounts, r.SkippedDataPointTypeIDs})
 }
 
-// BatchAmount sets a custom primary output amount on an existing batch.
+// BatchAmount allocates PrimaryOutputAmount from an existing upstream batch (of a ledger
+// that feeds one of the generating ledger's manual-select inputs) to the generation, for
+// one allocation group; nil AllocationGroup leaves the key out (the API's default group).
+// The reference calls them "batch amount overrides" in one place and "upstream batch
+// allocations" in another; the README's guesses say why the dashboard reads the latter.
 type BatchAmount struct {
 	BatchID             string  `json:"batch_id"`
 	PrimaryOutputAmount float64 `json:"primary_output_amount"`

@@ -61,7 +61,7 @@ func TestServeWiresEverything(t *testing.T) {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
-	if _, err := a.Ledgers.Ledgers(ctx, a.Tokens.ReadWrite); err != nil {
+	if _, err := a.Ledgers.LedgerList(ctx, a.Tokens.ReadWrite); err != nil {
 		t.Errorf("the ledgers service cannot reach the sandbox: %v", err)
 	}
 	cancel()

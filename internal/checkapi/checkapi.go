@@ -81,6 +81,7 @@ func (c *checker) run(ctx context.Context, opts Options) {
 	ledger := c.checkLedgers(ctx)
 	c.checkBatches(ctx, ledger)
 	c.checkProjects(ctx)
+	c.checkOwners(ctx)
 	c.checkTask(ctx, opts.TaskID)
 	c.checkHeaders(c.firstHeader)
 }

@@ -3,9 +3,12 @@ package checkapi
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
 // doc decodes JSON the way the checker does (numbers kept as json.Number).
@@ -277,4 +280,20 @@ func TestReportPrint(t *testing.T) {
 			t.Errorf("table:\n%s", out.String())
 		}
 	})
+}
+
+func TestJudgeOwners(t *testing.T) {
+	model := func(id string) *mangrove.ModelRef { return &mangrove.ModelRef{ID: id} }
+	ledgers := []mangrove.Ledger{{ID: "lgr_a", LatestModel: model("mdl_a")}, {ID: "lgr_b", LatestModel: model("mdl_b")}, {ID: "lgr_none"}}
+	told := func(ids ...string) func(mangrove.Ledger) (mangrove.Project, bool) {
+		return func(l mangrove.Ledger) (mangrove.Project, bool) {
+			return mangrove.Project{ID: 1}, slices.Contains(ids, l.ID)
+		}
+	}
+	if v := judgeOwners(ledgers, told("lgr_a", "lgr_b"), 2); v.Status != Holds || !strings.Contains(v.Note, "2 ledgers with a model") {
+		t.Errorf("all told: %+v", v)
+	}
+	if v := judgeOwners(ledgers, told("lgr_a"), 2); v.Status != DoesNotHold || !strings.Contains(v.Note, "lgr_b") || strings.Contains(v.Note, "lgr_none") {
+		t.Errorf("one untold: %+v, want lgr_b named and the ledger without a model left out", v)
+	}
 }

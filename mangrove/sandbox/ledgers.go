@@ -43,34 +43,13 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, p principal
 		s.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	args := append([]any{p.projects()}, lq.args...)
-	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledgers l WHERE l.project_id `+inProjects+lq.whereSQL(), args...).Scan(&total); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rows, err := s.db.QueryContext(ctx, ledgerSelect+` WHERE l.project_id `+inProjects+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
-		append(args, lq.size, lq.offset())...)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer rows.Close()
-	out := []ledgerJSON{}
-	for rows.Next() {
+	serveScopedList(s, w, r, p, lq, "ledgers", "l", ledgerSelect, func(rows *sql.Rows) (ledgerJSON, error) {
 		l, err := scanLedger(rows)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return ledgerJSON{}, err
 		}
-		out = append(out, l.json())
-	}
-	if err := rows.Err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, listJSON[ledgerJSON]{Data: out, Info: lq.info(len(out), total)})
+		return l.json(), nil
+	})
 }
 
 // showLedger is GET /ledgers/{ledger_id}: the bare ledger object (no data wrapper).

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -180,4 +181,39 @@ func (lq *listQuery) info(items int, total int64) listInfoJSON {
 		in.PreviousPage = &p
 	}
 	return in
+}
+
+// serveScopedList answers a list endpoint over the token's projects: the
+// count and one page of sel's rows where alias.project_id is one of them (and
+// the query's filters hold), each scanned by scan, wrapped in {data, info}.
+func serveScopedList[T any](s *Server, w http.ResponseWriter, r *http.Request, p principal, lq *listQuery,
+	table, alias, sel string, scan func(*sql.Rows) (T, error)) {
+	ctx := r.Context()
+	where := ` WHERE ` + alias + `.project_id ` + inProjects + lq.whereSQL()
+	args := append([]any{p.projects()}, lq.args...)
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` `+alias+where, args...).Scan(&total); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows, err := s.db.QueryContext(ctx, sel+where+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`, append(args, lq.size, lq.offset())...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listJSON[T]{Data: out, Info: lq.info(len(out), total)})
 }

@@ -59,34 +59,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, p principal)
 		s.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	args := append([]any{p.projects()}, lq.args...)
-	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM models m WHERE m.project_id `+inProjects+lq.whereSQL(), args...).Scan(&total); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rows, err := s.db.QueryContext(ctx, modelSelect+` WHERE m.project_id `+inProjects+lq.whereSQL()+` ORDER BY `+lq.order+` LIMIT ? OFFSET ?`,
-		append(args, lq.size, lq.offset())...)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer rows.Close()
-	out := []modelJSON{}
-	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, listJSON[modelJSON]{Data: out, Info: lq.info(len(out), total)})
+	serveScopedList(s, w, r, p, lq, "models", "m", modelSelect, func(rows *sql.Rows) (modelJSON, error) { return scanModel(rows) })
 }
 
 // showModel is GET /models/{model_id}: the bare Model object; a model of a project the
