@@ -165,8 +165,10 @@ func (e *contractEnv) runningTask() any {
 	id := started.(map[string]any)["id"].(json.Number).String()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		task := e.json(http.MethodGet, "/api/v1/async_tasks/"+id, nil, http.StatusOK)
-		if task.(map[string]any)["state"] == "running" {
+		task := e.json(http.MethodGet, "/api/v1/async_tasks/"+id, nil, http.StatusOK).(map[string]any)
+		// The documented example is a task past its first step: running, with
+		// a progress description (the state turns running a moment before).
+		if task["state"] == "running" && task["progress_description"] != nil {
 			return task
 		}
 		time.Sleep(10 * time.Millisecond)
