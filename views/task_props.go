@@ -85,6 +85,20 @@ func (o TaskOutcome) Previewed() (n int, ok bool) {
 	return n, len(o.Ledgers) > 0
 }
 
+// NotComplete counts the batches written that are not complete (in error,
+// say): a run can end complete with some of its batches failed.
+func (o TaskOutcome) NotComplete() int {
+	n := 0
+	for _, l := range o.Ledgers {
+		for _, r := range l.Rows {
+			if r.State != "complete" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Partial reports whether some ledger's list is incomplete.
 func (o TaskOutcome) Partial() bool {
 	for _, l := range o.Ledgers {

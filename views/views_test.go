@@ -208,6 +208,15 @@ func TestTaskOutcome(t *testing.T) {
 	if d.Find("a.btn").Length() != 0 {
 		t.Error("a complete run offers a retry")
 	}
+	if d.Find("#written-not-complete").Length() != 0 {
+		t.Error("a not-complete notice with every batch complete")
+	}
+	o.Ledgers[1].Rows[0].State = "error"
+	d = renderDoc(t, TaskOutcomePart(o))
+	if got := d.Find("#written-not-complete").Text(); !strings.Contains(got, "1 batch of those written is not complete") {
+		t.Errorf("not-complete notice %q", got)
+	}
+	o.Ledgers[1].Rows[0].State = "complete"
 	o.State, o.RetryURL = "failed", "/ledgers/lgr_a/preview?start_time=2025-01-01"
 	d = renderDoc(t, TaskOutcomePart(o))
 	if v, _ := d.Find("a.btn").Attr("href"); v != o.RetryURL || !strings.Contains(d.Find("a.btn").Text(), "Retry with the same parameters") {
