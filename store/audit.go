@@ -167,24 +167,32 @@ func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g G
 		out     Generation
 		created bool
 	)
-	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		// A generation already begun with this key answers every duplicate.
+	// existing answers a duplicate with the generation already begun with
+	// the key; sql.ErrNoRows when there is none.
+	existing := func(tx conn) error {
 		var existingToken, existingParams string
 		var id int64
 		err := tx.QueryRowContext(ctx,
 			`SELECT id, token_hash, params_hash FROM generations WHERE confirm_key = ?`, key,
 		).Scan(&id, &existingToken, &existingParams)
 		switch {
-		case err == nil:
-			if existingToken != g.TokenHash || existingParams != paramsHash {
-				return ErrKeyInvalid
-			}
-			out, err = scanGeneration(tx.QueryRowContext(ctx,
-				`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+		case errors.Is(err, sql.ErrNoRows):
 			return err
-		case !errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return fmt.Errorf("store: look up generation by key: %w", err)
+		case existingToken != g.TokenHash || existingParams != paramsHash:
+			return ErrKeyInvalid
 		}
+		out, err = scanGeneration(tx.QueryRowContext(ctx,
+			`SELECT `+generationColumns+` FROM generations WHERE id = ?`, id))
+		return err
+	}
+	err = s.withWriteTx(ctx, func(tx conn) error {
+		// A generation already begun with this key answers every duplicate.
+		if err := existing(tx); !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var id int64
 
 		now := s.now()
 		keyPreview, err := checkConfirmKey(ctx, tx, key, g.TokenHash, paramsHash, now)
@@ -195,17 +203,22 @@ func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g G
 			preview = keyPreview
 		}
 		ts := formatTime(now)
-		res, err := tx.ExecContext(ctx, `INSERT INTO generations
+		// The unique confirm_key decides between concurrent first uses, on
+		// one replica or several sharing PostgreSQL: the one whose insert
+		// lands creates the generation; every other waits for it to commit,
+		// inserts nothing and reads its row.
+		err = tx.QueryRowContext(ctx, `INSERT INTO generations
 			(created_at, user_label, token_hash, ledger_id, ledger_name, start_time, end_time,
 			 params, params_hash, preview, confirm_key, state, error, updated_at, sealed_token)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)
+			ON CONFLICT (confirm_key) DO NOTHING RETURNING id`,
 			ts, g.UserLabel, g.TokenHash, g.LedgerID, g.LedgerName,
 			formatTime(g.StartTime), formatTime(g.EndTime),
-			params, paramsHash, preview, key, StateSubmitting, ts, g.SealedToken)
-		if err != nil {
-			return fmt.Errorf("store: insert generation: %w", err)
+			params, paramsHash, preview, key, StateSubmitting, ts, g.SealedToken).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return existing(tx)
 		}
-		if id, err = res.LastInsertId(); err != nil {
+		if err != nil {
 			return fmt.Errorf("store: insert generation: %w", err)
 		}
 		out, err = scanGeneration(tx.QueryRowContext(ctx,
@@ -255,7 +268,7 @@ func (s *Store) MarkUnknown(ctx context.Context, id int64, msg string) error {
 // row (ErrNotFound), a repeated call (already(g) is true: nil) and a
 // conflicting state (ErrStateConflict).
 func (s *Store) transition(ctx context.Context, id int64, update string, args []any, already func(Generation) bool) error {
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.withWriteTx(ctx, func(tx conn) error {
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			return fmt.Errorf("store: update generation %d: %w", id, err)
@@ -292,7 +305,7 @@ func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg st
 	if finishedAt.IsZero() {
 		finishedAt = now
 	}
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.withWriteTx(ctx, func(tx conn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
 			WHERE task_id = ? AND state IN (?, ?) AND finished_at IS NULL`,
 			state, truncate(errMsg), formatTime(finishedAt), formatTime(now), taskID, StateStarted, StateUnknown)
@@ -331,7 +344,7 @@ func (s *Store) UnsettledGenerations(ctx context.Context) ([]Generation, error) 
 // ForgetSealedToken clears generation id's sealed token: its task cannot
 // be watched with it (gone, or the token refused), so recovery stops trying.
 func (s *Store) ForgetSealedToken(ctx context.Context, id int64) error {
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.withWriteTx(ctx, func(tx conn) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE generations SET sealed_token = '' WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: forget sealed token of generation %d: %w", id, err)
 		}
@@ -435,13 +448,13 @@ type GenerationChoices struct {
 }
 
 // The queries of GenerationChoices; both search the generations_token_hash
-// index. The bare ledger_name comes from the row of max(id) (SQLite's rule
-// for bare columns beside max()): the name as last recorded.
+// index. A ledger's name is the one its latest generation (max(id))
+// recorded.
 const (
-	ledgerChoicesQuery = `SELECT ledger_id, ledger_name, max(id) FROM generations
-		WHERE token_hash = ? GROUP BY ledger_id LIMIT ?`
-	userChoicesQuery = `SELECT DISTINCT user_label FROM generations
-		WHERE token_hash = ? AND user_label != '' ORDER BY user_label COLLATE NOCASE, user_label LIMIT ?`
+	ledgerChoicesQuery = `SELECT ledger_id, ledger_name, id FROM generations WHERE id IN
+		(SELECT max(id) FROM generations WHERE token_hash = ? GROUP BY ledger_id) LIMIT ?`
+	userChoicesQuery = `SELECT user_label FROM generations
+		WHERE token_hash = ? AND user_label != '' GROUP BY user_label ORDER BY lower(user_label), user_label LIMIT ?`
 )
 
 // GenerationChoices returns the ledgers and users of the generations begun

@@ -52,7 +52,7 @@ func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash strin
 	key := base64.RawURLEncoding.EncodeToString(b[:])
 
 	now := s.now()
-	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.withWriteTx(ctx, func(tx conn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_keys WHERE expires_at <= ?`, formatTime(now)); err != nil {
 			return fmt.Errorf("store: purge confirmation keys: %w", err)
 		}
@@ -62,7 +62,7 @@ func (s *Store) IssueConfirmKey(ctx context.Context, tokenHash, paramsHash strin
 			return fmt.Errorf("store: issue confirmation key: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_keys WHERE token_hash = ? AND key NOT IN
-			(SELECT key FROM confirm_keys WHERE token_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+			(SELECT key FROM confirm_keys WHERE token_hash = ? ORDER BY created_at DESC, `+s.dialect.insertOrder()+` DESC LIMIT ?)`,
 			tokenHash, tokenHash, MaxConfirmKeysPerToken); err != nil {
 			return fmt.Errorf("store: purge a token's oldest confirmation keys: %w", err)
 		}
@@ -97,7 +97,7 @@ func ValidConfirmKeyFormat(key string) bool {
 // checkConfirmKey verifies, inside tx, that key was issued for tokenHash and
 // paramsHash and has not expired at now, and returns the preview it was
 // issued for, as stored (column text).
-func checkConfirmKey(ctx context.Context, tx *sql.Tx, key, tokenHash, paramsHash string, now time.Time) (string, error) {
+func checkConfirmKey(ctx context.Context, tx conn, key, tokenHash, paramsHash string, now time.Time) (string, error) {
 	var gotToken, gotParams, expires, preview string
 	err := tx.QueryRowContext(ctx,
 		`SELECT token_hash, params_hash, expires_at, preview FROM confirm_keys WHERE key = ?`, key,

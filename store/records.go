@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -263,7 +262,7 @@ func upgradePreview(text string) (string, error) {
 // existing generations and confirmation keys into the RecordVersion shape.
 // Values it cannot convert are left as they were rather than failing the
 // migration, which would keep the dashboard from starting over one bad row.
-func upgradeRecords(ctx context.Context, tx *sql.Tx) error {
+func upgradeRecords(ctx context.Context, tx conn) error {
 	// Both tables have a rowid (neither is WITHOUT ROWID), so one integer
 	// key addresses a row of either.
 	type change struct {

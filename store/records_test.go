@@ -355,11 +355,11 @@ func TestMigrationUpgradesRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := upgradeRecords(ctx, tx); err != nil {
+	if err := upgradeRecords(ctx, conn{q: tx, d: sqliteDialect}); err != nil {
 		t.Fatalf("upgradeRecords again: %v", err)
 	}
 	if err := tx.Commit(); err != nil {

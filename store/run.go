@@ -116,10 +116,10 @@ func (s *Store) RecordWritten(ctx context.Context, taskID int64, written []Ledge
 // taskID with change, in one write transaction; change reports whether it
 // changed anything.
 func (s *Store) updateRun(ctx context.Context, taskID int64, change func(*RunRecord) bool) error {
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.withWriteTx(ctx, func(tx conn) error {
 		var id int64
 		var text string
-		err := tx.QueryRowContext(ctx, `SELECT id, run FROM generations WHERE task_id = ? ORDER BY id DESC LIMIT 1`, taskID).Scan(&id, &text)
+		err := tx.QueryRowContext(ctx, `SELECT id, run FROM generations WHERE task_id = ? ORDER BY id DESC LIMIT 1`+s.dialect.forUpdate(), taskID).Scan(&id, &text)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -38,7 +38,7 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, expires tim
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
-	err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.withWriteTx(ctx, func(tx conn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, formatTime(now)); err != nil {
 			return fmt.Errorf("store: purge sessions: %w", err)
 		}
@@ -81,7 +81,7 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.withWriteTx(ctx, func(tx conn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, sessionIDHash(id)); err != nil {
 			return fmt.Errorf("store: end session: %w", err)
 		}

@@ -1,8 +1,12 @@
-// Package store is the dashboard's own SQLite database: the audit log of
-// batch generations and the one-time confirmation keys that guard them.
+// Package store is the dashboard's own database: the audit log of batch
+// generations, the one-time confirmation keys that guard them and the
+// signed-in sessions.
 //
-// It uses the pure-Go driver modernc.org/sqlite (no cgo), WAL journaling,
-// a busy timeout and versioned migrations applied by Open.
+// One replica keeps it in SQLite (Open: the pure-Go driver
+// modernc.org/sqlite, no cgo, WAL journaling, a busy timeout). Several
+// replicas share PostgreSQL (OpenPostgres: jackc/pgx v5), so that a
+// confirmation key is used once across all of them and a sign-out counts
+// everywhere. Both get the same versioned migrations when opened.
 package store
 
 import (
@@ -17,7 +21,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -29,12 +34,15 @@ const busyTimeout = 10 * time.Second
 
 // Store is a handle on the dashboard database. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	sqlDB   *sql.DB
+	db      conn // sqlDB in the store's dialect
+	dialect dialect
 
-	// writeSem (capacity 1) serialises this process's write transactions so
-	// concurrent writers queue in Go, honouring their contexts, instead of
-	// spinning in SQLite's busy handler. The busy timeout still covers
-	// writers in other processes.
+	// writeSem (capacity 1) serialises this process's SQLite write
+	// transactions so concurrent writers queue in Go, honouring their
+	// contexts, instead of spinning in SQLite's busy handler. The busy
+	// timeout still covers writers in other processes. PostgreSQL has row
+	// locks and needs none (nil).
 	writeSem chan struct{}
 
 	// now is the clock; tests replace it.
@@ -77,8 +85,9 @@ func open(path string, steps []migration) (*Store, error) {
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{db: db, writeSem: make(chan struct{}, 1), now: time.Now}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	s := newStore(db, sqliteDialect)
+	s.writeSem = make(chan struct{}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.checkWAL(ctx); err != nil {
 		db.Close()
@@ -91,17 +100,67 @@ func open(path string, steps []migration) (*Store, error) {
 	return s, nil
 }
 
+// openTimeout bounds opening a database and migrating it.
+const openTimeout = 30 * time.Second
+
+// MaxPostgresConns bounds one replica's connections to PostgreSQL from the
+// store (the fleet's two dedicated ones come on top): every request that
+// reads or writes waits for one of these.
+const MaxPostgresConns = 16
+
+// OpenPostgres connects to the PostgreSQL database at url (postgres:// or
+// postgresql://) and applies any pending migrations. Replicas starting
+// together migrate once: each waits for a session advisory lock first.
+func OpenPostgres(url string) (*Store, error) { return openPostgres(url, migrations) }
+
+func openPostgres(url string, steps []migration) (*Store, error) {
+	if !IsPostgresURL(url) {
+		return nil, errors.New("store: want a postgres:// or postgresql:// URL")
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("store: open PostgreSQL: %w", err)
+	}
+	db.SetMaxOpenConns(MaxPostgresConns)
+	db.SetMaxIdleConns(MaxPostgresConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := newStore(db, postgresDialect)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx, steps); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// IsPostgresURL reports whether url names a PostgreSQL database.
+func IsPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+func newStore(db *sql.DB, d dialect) *Store {
+	return &Store{sqlDB: db, db: conn{q: db, d: d}, dialect: d, now: time.Now}
+}
+
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.sqlDB.Close() }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
 	}
 	return nil
 }
+
+// Backend names the database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.dialect.String() }
 
 func (s *Store) checkWAL(ctx context.Context) error {
 	var mode string
@@ -118,8 +177,12 @@ func (s *Store) checkWAL(ctx context.Context) error {
 // clearer in Go (rewriting stored JSON), or both, SQL first. Both run in
 // the migration's transaction.
 type migration struct {
-	sql string
-	run func(ctx context.Context, tx *sql.Tx) error
+	sql string // for both databases, unless pg is set
+	pg  string // PostgreSQL's own SQL where SQLite's does not run there
+	// run rewrites rows SQLite databases of earlier versions hold. It does
+	// not run on PostgreSQL: a PostgreSQL database is always created at the
+	// latest version (it came after these migrations), so it has no such rows.
+	run func(ctx context.Context, tx conn) error
 }
 
 // migrations are applied in order; each runs once, in its own transaction,
@@ -157,6 +220,37 @@ var migrations = []migration{
 		updated_at  TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX generations_token_hash ON generations (token_hash, id);
+	CREATE INDEX generations_task_id ON generations (task_id);`,
+		pg: `CREATE TABLE confirm_keys (
+		key         TEXT PRIMARY KEY,
+		token_hash  TEXT NOT NULL,
+		params_hash TEXT NOT NULL,
+		created_at  TEXT NOT NULL,
+		expires_at  TEXT NOT NULL
+	);
+	CREATE INDEX confirm_keys_expires_at ON confirm_keys (expires_at);
+
+	CREATE TABLE generations (
+		id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+		created_at  TEXT NOT NULL,
+		user_label  TEXT NOT NULL DEFAULT '',
+		token_hash  TEXT NOT NULL,
+		ledger_id   TEXT NOT NULL,
+		ledger_name TEXT NOT NULL DEFAULT '',
+		start_time  TEXT NOT NULL,
+		end_time    TEXT NOT NULL,
+		params      TEXT NOT NULL,
+		params_hash TEXT NOT NULL,
+		preview     TEXT NOT NULL,
+		confirm_key TEXT NOT NULL UNIQUE,
+		state       TEXT NOT NULL CHECK (state IN
+		            ('submitting', 'started', 'unknown', 'rejected', 'complete', 'failed')),
+		task_id     BIGINT,
+		error       TEXT NOT NULL DEFAULT '',
+		finished_at TEXT,
+		updated_at  TEXT NOT NULL
+	);
+	CREATE INDEX generations_token_hash ON generations (token_hash, id);
 	CREATE INDEX generations_task_id ON generations (task_id);`},
 	// 2: the preview a key was issued for, so the audit row records the
 	// counts the user saw from the server's own copy, not from the form.
@@ -170,6 +264,14 @@ var migrations = []migration{
 		expires_at TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX sessions_expires_at ON sessions (expires_at);
+	CREATE INDEX sessions_token_hash ON sessions (token_hash);`,
+		pg: `CREATE TABLE sessions (
+		id_hash    TEXT PRIMARY KEY,
+		token_hash TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		expires_at TEXT NOT NULL
+	);
+	CREATE INDEX sessions_expires_at ON sessions (expires_at);
 	CREATE INDEX sessions_token_hash ON sessions (token_hash);`},
 	// 4: params and preview JSON in the store's own versioned types
 	// (records.go) instead of mangrove's and views' types.
@@ -182,13 +284,46 @@ var migrations = []migration{
 	// 6: what was seen of the run (RunRecord): its progress steps and the
 	// batches it wrote per ledger, for the task page and the history.
 	{sql: `ALTER TABLE generations ADD COLUMN run TEXT NOT NULL DEFAULT 'null';`},
+	// 7: task snapshots too large for a NOTIFY payload, which the replica
+	// polling a task hands to the others through this table (internal/fleet).
+	// SQLite (one replica) never uses it; it is created there too so both
+	// databases have one schema history.
+	{sql: `CREATE TABLE fleet_snapshots (
+		task_id    INTEGER PRIMARY KEY,
+		body       TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	) STRICT;`,
+		pg: `CREATE TABLE fleet_snapshots (
+		task_id    BIGINT PRIMARY KEY,
+		body       TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);`},
 }
+
+// migrationLockKey is the PostgreSQL advisory lock replicas take to
+// migrate one at a time ("mgd-migr" in ASCII).
+const migrationLockKey int64 = 0x6d67642d6d696772
 
 func (s *Store) migrate(ctx context.Context, steps []migration) error {
 	if err := s.lockWrite(ctx); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	defer s.unlockWrite()
+	if s.dialect == postgresDialect {
+		// Replicas starting together: the first migrates, the others wait
+		// here and then find every version applied. The lock is the
+		// session's, so it is held on one connection taken for the purpose,
+		// and goes with it if this process dies.
+		c, err := s.sqlDB.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		defer c.Close()
+		if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+			return fmt.Errorf("store: migrate: wait for the migration lock: %w", err)
+		}
+		defer c.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+	}
 
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -206,11 +341,12 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 }
 
 func (s *Store) applyMigration(ctx context.Context, version int, m migration) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migration %d: %w", version, err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := conn{q: sqlTx, d: s.dialect}
 
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
@@ -219,12 +355,16 @@ func (s *Store) applyMigration(ctx context.Context, version int, m migration) er
 	if n > 0 {
 		return nil
 	}
-	if m.sql != "" {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	stmt := m.sql
+	if s.dialect == postgresDialect && m.pg != "" {
+		stmt = m.pg
+	}
+	if stmt != "" {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("store: migration %d: %w", version, err)
 		}
 	}
-	if m.run != nil {
+	if m.run != nil && s.dialect == sqliteDialect {
 		if err := m.run(ctx, tx); err != nil {
 			return fmt.Errorf("store: migration %d: %w", version, err)
 		}
@@ -233,7 +373,7 @@ func (s *Store) applyMigration(ctx context.Context, version int, m migration) er
 		version, formatTime(s.now())); err != nil {
 		return fmt.Errorf("store: migration %d: %w", version, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: migration %d: %w", version, err)
 	}
 	return nil
@@ -266,6 +406,9 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func (s *Store) lockWrite(ctx context.Context) error {
+	if s.writeSem == nil {
+		return nil
+	}
 	select {
 	case s.writeSem <- struct{}{}:
 		return nil
@@ -274,25 +417,32 @@ func (s *Store) lockWrite(ctx context.Context) error {
 	}
 }
 
-func (s *Store) unlockWrite() { <-s.writeSem }
+func (s *Store) unlockWrite() {
+	if s.writeSem != nil {
+		<-s.writeSem
+	}
+}
 
-// withWriteTx runs fn in an immediate transaction, serialised with this
-// process's other writers, and commits when fn returns nil.
-func (s *Store) withWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// withWriteTx runs fn in a write transaction and commits when fn returns
+// nil. On SQLite the transaction is immediate and serialised with this
+// process's other writers; on PostgreSQL it is READ COMMITTED, and what
+// reads then writes a row locks it (dialect.forUpdate) or relies on a
+// unique constraint.
+func (s *Store) withWriteTx(ctx context.Context, fn func(tx conn) error) error {
 	if err := s.lockWrite(ctx); err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer s.unlockWrite()
 
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	defer sqlTx.Rollback()
+	if err := fn(conn{q: sqlTx, d: s.dialect}); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil

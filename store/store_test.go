@@ -7,13 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/pgtest"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 )
 
-// openTest opens a fresh store in t.TempDir() whose clock the test drives.
+// openTest opens a fresh store whose clock the test drives: SQLite in
+// t.TempDir(), or a fresh PostgreSQL database under TestOnPostgres.
 func openTest(t *testing.T) (*Store, *testkit.Clock) {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "dash.db"))
+	var s *Store
+	var err error
+	if onPostgres(t) {
+		s, err = OpenPostgres(pgtest.URL(t))
+	} else {
+		s, err = Open(filepath.Join(t.TempDir(), "dash.db"))
+	}
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -48,7 +56,7 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("busy_timeout = %d, %v", busy, err)
 		}
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != len(migrations) || v != 6 {
+		if err != nil || v != len(migrations) || v != 7 {
 			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
 		}
 	})
