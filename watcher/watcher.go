@@ -78,7 +78,10 @@ type Options struct {
 	// instead of running into the API's rate limit (1,000 requests a minute
 	// per token, shared with page views). Default 600.
 	PollBudget int
-	Logger     *slog.Logger
+	// Fleet, when set, shares the polling of each task with the other
+	// replicas on the same database: one polls, all fan out (see Fleet).
+	Fleet  Fleet
+	Logger *slog.Logger
 	Now        func() time.Time
 }
 
@@ -173,8 +176,12 @@ func NewPool(getter TaskGetter, opts Options) *Pool {
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{getter: getter, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{},
+	p := &Pool{getter: getter, opts: opts, ctx: ctx, cancel: cancel, watchers: map[int64]*watch{},
 		finished: ttlcache.New[int64, *finishedTask](finishedTTL, finishedMax, opts.Now)}
+	if opts.Fleet != nil {
+		opts.Fleet.Follow(p.receive)
+	}
+	return p
 }
 
 // Subscribe adds a receiver of every change of every watched task, and of
@@ -217,7 +224,7 @@ type watch struct {
 	started time.Time       // when the watcher started, for MaxLifetime
 	latest  Snapshot
 	first   *progressMark // first running observation, for the rate estimate
-	wake    chan struct{}
+	wake    chan struct{} // another replica announced the end
 	done    chan struct{}
 }
 
@@ -405,6 +412,9 @@ func (p *Pool) Close() {
 func (p *Pool) run(w *watch) {
 	defer p.wg.Done()
 	defer func() {
+		if p.opts.Fleet != nil {
+			p.opts.Fleet.Release(w.id) // another replica with viewers leads from its next tick
+		}
 		p.mu.Lock()
 		delete(p.watchers, w.id)
 		if w.latest.Terminal() {
@@ -424,16 +434,18 @@ func (p *Pool) run(w *watch) {
 		case <-p.ctx.Done():
 			return
 		case <-timer.C:
+		case <-w.wake:
 		}
 
 		p.mu.Lock()
 		idleFor := p.opts.Now().Sub(w.idle)
 		stale := !w.pinned && w.viewers == 0 && idleFor >= p.opts.IdleTimeout
 		token := w.token
-		if !stale {
-			p.polls++
-		}
+		ended := w.latest.Ended() // another replica announced it
 		p.mu.Unlock()
+		if ended {
+			return
+		}
 		if stale {
 			p.opts.Logger.Debug("task watcher idle, stopping", "task_id", w.id)
 			return
@@ -442,6 +454,16 @@ func (p *Pool) run(w *watch) {
 			p.giveUp(w)
 			return
 		}
+		if !p.lead(w) {
+			// Another replica polls and announces; try to lead again at
+			// the next tick, so its end or departure costs at most one
+			// interval of silence.
+			timer.Reset(jitter(p.opts.Interval))
+			continue
+		}
+		p.mu.Lock()
+		p.polls++
+		p.mu.Unlock()
 
 		// A poll is background work: it leaves the token's reserve to page views.
 		ctx, cancel := context.WithTimeout(mangrove.WithPriority(p.ctx, mangrove.Background), 30*time.Second)
@@ -470,6 +492,9 @@ func (p *Pool) run(w *watch) {
 		changed := p.observe(w, *task)
 		snap := w.latest
 		p.mu.Unlock()
+		// Every poll is announced, changed or not: the followers' pages
+		// then know the state is fresh and ask the API nothing themselves.
+		p.announce(w.id, snap)
 		if changed {
 			p.publish(w.id, snap)
 		}
@@ -525,6 +550,7 @@ func (p *Pool) giveUp(w *watch) {
 	snap := w.latest
 	p.mu.Unlock()
 	p.opts.Logger.Warn("task watcher gave up", "task_id", w.id, "state", snap.Task.State, "after", p.opts.MaxLifetime)
+	p.announce(w.id, snap)
 	p.publish(w.id, snap)
 }
 
@@ -537,6 +563,7 @@ func (p *Pool) setRetrying(w *watch, msg string) {
 	}
 	snap := w.latest
 	p.mu.Unlock()
+	p.announce(w.id, snap)
 	if changed {
 		p.publish(w.id, snap)
 	}
