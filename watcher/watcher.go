@@ -82,7 +82,7 @@ type Options struct {
 	// replicas on the same database: one polls, all fan out (see Fleet).
 	Fleet  Fleet
 	Logger *slog.Logger
-	Now        func() time.Time
+	Now    func() time.Time
 }
 
 // Pool owns the watchers, one per task id.
