@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -66,6 +67,14 @@ type Deps struct {
 	// Budget tells whether a token's API quota is nearly spent, for the
 	// pages' warning; nil never warns.
 	Budget Budget
+	// Fleet, when several replicas share PostgreSQL, is their task-polling
+	// coordination, whose connections /readyz checks; nil with SQLite.
+	Fleet Pinger
+}
+
+// Pinger answers whether a dependency is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Budget is the API client's view of each token's rate-limit budget
@@ -87,6 +96,7 @@ type Handlers struct {
 	now        func() time.Time
 	metrics    *metrics.Metrics
 	budget     Budget
+	fleet      Pinger
 
 	signinLimit *attemptLimiter
 	streamSlots *streamSlots
@@ -122,6 +132,7 @@ func New(d Deps) (*Handlers, error) {
 		now:         d.Now,
 		metrics:     d.Metrics,
 		budget:      d.Budget,
+		fleet:       d.Fleet,
 		signinLimit: newAttemptLimiter(signInAttempts, signInWindow),
 		streamSlots: newStreamSlots(cmp.Or(d.StreamsPerSession, DefaultStreamsPerSession), cmp.Or(d.StreamsPerClient, DefaultStreamsPerClient),
 			cmp.Or(d.MaxStreams, math.MaxInt)),

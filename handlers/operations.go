@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -61,8 +62,9 @@ type readyzResponse struct {
 	UpstreamCheckedAt time.Time `json:"upstream_checked_at"`
 }
 
-// readyz reports whether the dashboard can serve: its database answers and
-// the Mangrove API is reachable. It answers 503 with the reasons otherwise.
+// readyz reports whether the dashboard can serve: its database answers
+// (PostgreSQL or SQLite), with several replicas their shared polling's
+// connections are up, and the Mangrove API is reachable. It answers 503 with the reasons otherwise.
 func (h *Handlers) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
 	res := readyzResponse{Status: "ready", Checks: map[string]string{"store": "ok"}}
@@ -70,8 +72,19 @@ func (h *Handlers) readyz(c echo.Context) error {
 	err := h.store.Ping(sctx)
 	cancel()
 	if err != nil {
-		res.Checks["store"] = "the dashboard database does not answer"
+		res.Checks["store"] = "the dashboard database (" + h.store.Backend() + ") does not answer"
 		h.log.Error("readiness: store", "err", err)
+	}
+	if h.fleet != nil {
+		res.Checks["fleet"] = "ok"
+		fctx, cancel := context.WithTimeout(ctx, storeCheckTimeout)
+		ferr := h.fleet.Ping(fctx)
+		cancel()
+		if ferr != nil {
+			res.Checks["fleet"] = "the connections that share task polling with the other replicas (PostgreSQL) are down"
+			h.log.Error("readiness: fleet", "err", ferr)
+			err = cmp.Or(err, ferr)
+		}
 	}
 	up := h.ready.upstream(ctx, h.now(), h.checkUpstream)
 	res.Checks["upstream"] = up.reason

@@ -138,34 +138,44 @@ func TestFleetPollsOnceForTwoPools(t *testing.T) {
 func TestFleetFollowerTakesOver(t *testing.T) {
 	api := newFakeAPI(steps(40)...)
 	h := &hub{}
-	recA, recB := newRecorder(), newRecorder()
-	a := newPool(api, recA, Options{Interval: 10 * time.Millisecond, Fleet: h.join()})
-	b := newPool(api, recB, Options{Interval: 10 * time.Millisecond, Fleet: h.join()})
-	defer b.Close()
-
-	watchWithViewer(t, a, 7) // A leads: it is first
-	watchWithViewer(t, b, 7)
+	fleets := []*memberFleet{h.join(), h.join()}
+	recs := []*recorder{newRecorder(), newRecorder()}
+	pools := make([]*Pool, 2)
+	for i := range pools {
+		pools[i] = newPool(api, recs[i], Options{Interval: 10 * time.Millisecond, Fleet: fleets[i]})
+		defer pools[i].Close()
+		watchWithViewer(t, pools[i], 7)
+	}
+	// Whichever ticked first leads; the other follows its announcements.
+	var leader, follower int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if s, ok := b.Latest(7); ok && s.Task.Progress >= 10 {
-			break
+		h.mu.Lock()
+		l := h.leaders[7]
+		h.mu.Unlock()
+		if l != nil {
+			leader = map[*memberFleet]int{fleets[0]: 0, fleets[1]: 1}[l]
+			follower = 1 - leader
+			if s, ok := pools[follower].Latest(7); ok && s.Task.Progress >= 10 {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("B never saw A's progress")
+			t.Fatal("the follower never saw the leader's progress")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if b.Polls() != 0 {
-		t.Fatalf("B polled %d times while A led", b.Polls())
+	if n := pools[follower].Polls(); n != 0 {
+		t.Fatalf("the follower polled %d times while the other led", n)
 	}
-	a.Close()
-	waitStopped(t, recB, 7)
-	snaps := recB.all()
+	pools[leader].Close()
+	waitStopped(t, recs[follower], 7)
+	snaps := recs[follower].all()
 	if last := snaps[len(snaps)-1]; !last.Terminal() {
-		t.Fatalf("B's last snapshot: %+v", last.Task)
+		t.Fatalf("the follower's last snapshot: %+v", last.Task)
 	}
-	if b.Polls() == 0 {
-		t.Fatal("B never polled after A stopped")
+	if pools[follower].Polls() == 0 {
+		t.Fatal("the follower never polled after the leader stopped")
 	}
 }
 

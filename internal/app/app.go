@@ -26,6 +26,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/handlers"
 	"github.com/carbon-dash/mangrove-dashboard/internal/apicache"
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
+	"github.com/carbon-dash/mangrove-dashboard/internal/fleet"
 	"github.com/carbon-dash/mangrove-dashboard/internal/memrelease"
 	"github.com/carbon-dash/mangrove-dashboard/internal/owners"
 	"github.com/carbon-dash/mangrove-dashboard/ledgers"
@@ -67,6 +68,7 @@ type App struct {
 	Reads      *apicache.Client // the client's reads the pages share, kept a few seconds per token
 	Metrics    *metrics.Metrics
 	Watchers   *watcher.Pool
+	Fleet      *fleet.Fleet // nil on SQLite: one replica polls alone
 	Streams    *taskstream.Streams
 	Ledgers    *ledgers.Service
 	Generation *generation.Service
@@ -106,12 +108,13 @@ func (a *App) build(cfg Config) error {
 			return err
 		}
 	}
-	var err error
-	if a.Store, err = store.Open(filepath.Join(cfg.DataDir, "dashboard.db")); err != nil {
+	if err := a.openStore(cfg); err != nil {
 		return err
 	}
-	a.closers = append(a.closers, func() { _ = a.Store.Close() })
 	a.Metrics = metrics.New(newRegistry())
+	if err := a.openFleet(cfg); err != nil {
+		return err
+	}
 	a.Client = newClient(cfg, a.APIURL, a.Metrics)
 	if cfg.UserHeader != "" && cfg.APIToken == "" && !cfg.ServerTokenFromSandbox {
 		a.Logger.Warn("USER_HEADER is only used with a server-wide token (MANGROVE_API_TOKEN); users who sign in name themselves")
@@ -122,10 +125,57 @@ func (a *App) build(cfg Config) error {
 	return a.listen(cfg)
 }
 
+// openStore opens the dashboard's database: PostgreSQL at DATABASE_URL,
+// shared by the replicas, or SQLite in DATA_DIR.
+func (a *App) openStore(cfg Config) error {
+	var err error
+	if cfg.DatabaseURL != "" {
+		a.Store, err = store.OpenPostgres(cfg.DatabaseURL)
+	} else {
+		a.Store, err = store.Open(filepath.Join(cfg.DataDir, "dashboard.db"))
+	}
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, func() { _ = a.Store.Close() })
+	return nil
+}
+
+// fleetOpenTimeout bounds connecting the fleet's two connections at start.
+const fleetOpenTimeout = 30 * time.Second
+
+// openFleet joins the replicas sharing DATABASE_URL in polling each task
+// once (internal/fleet); one replica on SQLite polls alone.
+func (a *App) openFleet(cfg Config) error {
+	if cfg.DatabaseURL == "" {
+		return nil
+	}
+	var f *fleet.Fleet
+	fm := a.Metrics.RegisterFleet(func() int {
+		if f == nil {
+			return 0
+		}
+		return f.Leading()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), fleetOpenTimeout)
+	defer cancel()
+	f, err := fleet.Open(ctx, cfg.DatabaseURL, fleet.Options{Logger: a.Logger.With("component", "fleet"), Metrics: fm})
+	if err != nil {
+		return err
+	}
+	a.Fleet = f
+	a.closers = append(a.closers, func() { _ = f.Close() })
+	return nil
+}
+
 // wireServices builds the watcher pool, the services, the event streams and
 // the handlers, and subscribes the streams and the audit to the pool.
 func (a *App) wireServices(cfg Config) error {
-	a.Watchers = watcher.NewPool(a.Client, watcher.Options{Interval: cfg.PollInterval, MaxLifetime: cfg.WatchLifetime, Logger: a.Logger})
+	opts := watcher.Options{Interval: cfg.PollInterval, MaxLifetime: cfg.WatchLifetime, Logger: a.Logger}
+	if a.Fleet != nil { // a nil *fleet.Fleet in the interface would not be nil
+		opts.Fleet = a.Fleet
+	}
+	a.Watchers = watcher.NewPool(a.Client, opts)
 	a.closers = append(a.closers, a.Watchers.Close)
 	a.Reads = apicache.New(a.Client, apicache.Options{})
 	// Which project a token's ledgers belong to, told once for the list,
@@ -169,6 +219,9 @@ func (a *App) wireServices(cfg Config) error {
 		TrustedProxies: cfg.TrustedProxies, UserHeader: cfg.UserHeader, ReadyCacheTTL: cfg.ReadyCacheTTL,
 		StreamsPerSession: cfg.StreamsPerSession, StreamsPerClient: cfg.StreamsPerClient,
 		MaxStreams: maxStreams(cfg.MaxConnections), Budget: a.Client,
+	}
+	if a.Fleet != nil {
+		deps.Fleet = a.Fleet
 	}
 	if a.Sandbox != nil {
 		deps.Sandbox = &handlers.SandboxInfo{DemoToken: a.Tokens.ReadWrite, ReadOnlyToken: a.Tokens.ReadOnly}

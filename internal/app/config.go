@@ -22,6 +22,7 @@ import (
 	"github.com/carbon-dash/mangrove-dashboard/internal/connlimit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
+	"github.com/carbon-dash/mangrove-dashboard/store"
 	"github.com/carbon-dash/mangrove-dashboard/watcher"
 	"golang.org/x/term"
 )
@@ -38,6 +39,10 @@ type Config struct {
 	// SandboxFaults are injected by the embedded sandbox (SANDBOX_FAULTS); off by default.
 	SandboxFaults sandbox.Faults
 	DataDir       string
+	// DatabaseURL, a postgres:// URL, puts the dashboard's own database in
+	// PostgreSQL so several replicas share it (DATABASE_URL); empty keeps
+	// SQLite in DataDir.
+	DatabaseURL   string
 	SessionSecret string
 	PollInterval  time.Duration
 	// WatchLifetime is how long a watcher follows a task that does not finish.
@@ -132,7 +137,8 @@ func flagSet(c *Config, raw *rawFlags, getenv func(string) string) *flag.FlagSet
 	fs.StringVar(&raw.stepDelay, "sandbox-step-delay", env("SANDBOX_STEP_DELAY", "750ms"), "time the sandbox spends per batch (SANDBOX_STEP_DELAY)")
 	fs.StringVar(&raw.faults, "sandbox-faults", env("SANDBOX_FAULTS", ""), "faults the sandbox injects, e.g. latency=300ms,error_rate=0.2; empty for none (SANDBOX_FAULTS)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "./data"), "where SQLite files and generated secrets live (DATA_DIR)")
-	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from; empty generates keys in DATA_DIR (SESSION_SECRET)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "postgres:// URL of a PostgreSQL database that replicas share for the audit log, confirmation keys, sessions and task polling; needs SESSION_SECRET; empty keeps SQLite in DATA_DIR (DATABASE_URL)")
+	fs.StringVar(&c.SessionSecret, "session-secret", env("SESSION_SECRET", ""), "secret the session keys derive from, at least 32 characters, the same on every replica; empty generates keys in DATA_DIR (SESSION_SECRET)")
 	fs.StringVar(&raw.poll, "poll-interval", env("POLL_INTERVAL", "2s"), "how often a running task is polled, "+MinPollInterval.String()+" to "+MaxPollInterval.String()+" (POLL_INTERVAL)")
 	fs.StringVar(&raw.watchLife, "watch-max-lifetime", env("WATCH_MAX_LIFETIME", watcher.DefaultMaxLifetime.String()), "how long a task is followed before the dashboard gives up and says so (a task stuck in a state it does not know), "+MinWatchLifetime.String()+" to "+MaxWatchLifetime.String()+" (WATCH_MAX_LIFETIME)")
 	fs.StringVar(&raw.proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; empty trusts none (TRUSTED_PROXIES)")
@@ -222,7 +228,30 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.DataDir == "" {
 		return Config{}, errors.New("DATA_DIR must not be empty")
 	}
+	if err := checkDatabase(c); err != nil {
+		return Config{}, err
+	}
 	return c, nil
+}
+
+// checkDatabase refuses a DATABASE_URL that is not PostgreSQL's, and one
+// without SESSION_SECRET. Replicas sharing a database serve one another's
+// users: a cookie signed, or a token sealed, with keys one replica made up
+// would be refused by the next, signing people out at random. (The error
+// never repeats the URL: it may hold a password.)
+func checkDatabase(c Config) error {
+	if c.DatabaseURL == "" {
+		return nil
+	}
+	if !store.IsPostgresURL(c.DatabaseURL) {
+		return errors.New("DATABASE_URL: want a postgres:// or postgresql:// URL (unset it to keep SQLite in DATA_DIR)")
+	}
+	if c.SessionSecret == "" {
+		return errors.New("DATABASE_URL is set but SESSION_SECRET is not: replicas sharing a database must share their session keys, " +
+			"or a cookie signed by one replica is refused by the others and the tokens of running generations sealed by one cannot be opened by another. " +
+			"Set the same SESSION_SECRET (at least 32 characters) on every replica")
+	}
+	return nil
 }
 
 // sessionKeys derives the cookie keys from SESSION_SECRET, or generates them

@@ -67,6 +67,11 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "BadTrustedProxy", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, wantErr: "TRUSTED_PROXIES"},
 		{name: "UserHeaderNeedsTrustedProxies", env: map[string]string{"USER_HEADER": "X-Forwarded-User"}, wantErr: "TRUSTED_PROXIES"},
+		{name: "SQLiteByDefault", check: func(c Config) bool { return c.DatabaseURL == "" }},
+		{name: "DatabaseURL", env: map[string]string{"DATABASE_URL": "postgres://dash:pw@db:5432/dash", "SESSION_SECRET": strings.Repeat("s", 32)},
+			check: func(c Config) bool { return c.DatabaseURL == "postgres://dash:pw@db:5432/dash" }},
+		{name: "DatabaseURLNeedsSessionSecret", env: map[string]string{"DATABASE_URL": "postgresql://dash:pw@db/dash"}, wantErr: "SESSION_SECRET is not"},
+		{name: "DatabaseURLNotPostgres", env: map[string]string{"DATABASE_URL": "mysql://dash:pw@db/dash", "SESSION_SECRET": strings.Repeat("s", 32)}, wantErr: "postgres://"},
 		{name: "BadUserHeader", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.1", "USER_HEADER": "X Forwarded User"}, wantErr: "USER_HEADER"},
 	}
 	for _, tt := range tests {

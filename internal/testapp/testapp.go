@@ -57,6 +57,9 @@ type Options struct {
 	// MaxConnections, StreamsPerSession and StreamsPerClient are the caps of
 	// the same names; zero keeps the defaults.
 	MaxConnections, StreamsPerSession, StreamsPerClient int
+	// DatabaseURL is DATABASE_URL: the store and the task polling on
+	// PostgreSQL (internal/pgtest gives a fresh database) instead of SQLite.
+	DatabaseURL string
 }
 
 // SessionSecret is the SESSION_SECRET of every test app.
@@ -86,6 +89,7 @@ func Start(t testing.TB, opts Options) *App {
 		StepDelay: opts.StepDelay, SandboxFaults: opts.Faults,
 		PollInterval:   cmp.Or(opts.PollInterval, time.Second),
 		SessionSecret:  SessionSecret,
+		DatabaseURL:    opts.DatabaseURL,
 		TrustedProxies: proxies, UserHeader: opts.UserHeader,
 		Logger:                 slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RateLimit:              opts.RateLimit,
