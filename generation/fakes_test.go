@@ -158,15 +158,19 @@ func (s *fakeStore) MarkUnknown(_ context.Context, id int64, msg string) error {
 	return s.update(id, []string{store.StateSubmitting}, func(g *store.Generation) { g.State, g.Error = store.StateUnknown, msg })
 }
 
-func (s *fakeStore) MarkFinished(_ context.Context, taskID int64, state, errMsg string, at time.Time) error {
+func (s *fakeStore) MarkFinished(_ context.Context, taskID int64, state, errMsg string, at time.Time) (bool, error) {
 	g, err := s.GenerationByTask(context.Background(), taskID)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if g.FinishedAt != nil {
+		return false, nil
 	}
 	s.mu.Lock()
 	s.finishes++
 	s.mu.Unlock()
-	return s.update(g.ID, []string{store.StateStarted, store.StateUnknown}, func(g *store.Generation) { g.State, g.Error, g.FinishedAt = state, errMsg, &at })
+	err = s.update(g.ID, []string{store.StateStarted, store.StateUnknown}, func(g *store.Generation) { g.State, g.Error, g.FinishedAt = state, errMsg, &at })
+	return err == nil, err
 }
 
 func (s *fakeStore) GenerationByTask(_ context.Context, taskID int64) (store.Generation, error) {

@@ -277,6 +277,22 @@ func TestRecordFinal(t *testing.T) {
 			}
 		})
 	}
+	// Replicas sharing a database all see the end; the one whose
+	// MarkFinished moved the row counts it, the others do nothing more.
+	t.Run("AnotherReplicaRecordedIt", func(t *testing.T) {
+		st := newFakeStore()
+		r := newRig(func(o *Options) { o.Store = otherReplicaFinishes{st} })
+		if o, err := r.svc.Confirm(context.Background(), previewed(t, r)); err != nil || o.Kind != Started {
+			t.Fatal(o, err)
+		}
+		r.svc.RecordFinal(context.Background(), mangrove.AsyncTask{ID: 42, State: mangrove.TaskComplete, FinishedAt: &finished})
+		if v := r.counter(t, "dashboard_generations_finished_total", "outcome", "complete"); v != 0 {
+			t.Errorf("finished{complete} = %v, want 0: another replica counted it", v)
+		}
+		if len(r.changed) != 1 {
+			t.Errorf("caches told %v, want the start only", r.changed)
+		}
+	})
 	t.Run("NotStartedHere", func(t *testing.T) {
 		r := newRig()
 		r.svc.RecordFinal(context.Background(), mangrove.AsyncTask{ID: 99, State: mangrove.TaskComplete})
@@ -453,4 +469,12 @@ func TestUnknownFinalStateIsRecordedAsUnknown(t *testing.T) {
 	if v := r.counter(t, "dashboard_generations_finished_total", "outcome", store.StateUnknown); v != 1 {
 		t.Errorf("counted %v times as unknown, want once", v)
 	}
+}
+
+// otherReplicaFinishes is a store where another replica always records a
+// task's end first: MarkFinished finds the row already moved.
+type otherReplicaFinishes struct{ *fakeStore }
+
+func (otherReplicaFinishes) MarkFinished(context.Context, int64, string, string, time.Time) (bool, error) {
+	return false, nil
 }

@@ -44,7 +44,7 @@ type Store interface {
 	MarkStarted(ctx context.Context, id, taskID int64) error
 	MarkRejected(ctx context.Context, id int64, msg string) error
 	MarkUnknown(ctx context.Context, id int64, msg string) error
-	MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error
+	MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) (recorded bool, err error)
 	GenerationByTask(ctx context.Context, taskID int64) (store.Generation, error)
 	WaitSettled(ctx context.Context, id int64) (store.Generation, error)
 	Generations(ctx context.Context, tokenHash string, f store.GenerationFilter, limit, offset int) ([]store.Generation, int, error)

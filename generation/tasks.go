@@ -287,9 +287,13 @@ func (s *Service) RecordFinal(ctx context.Context, t mangrove.AsyncTask) {
 		return
 	}
 	state, msg := finalState(t)
-	if err := s.store.MarkFinished(ctx, t.ID, state, msg, finished); err != nil {
+	recorded, err := s.store.MarkFinished(ctx, t.ID, state, msg, finished)
+	if err != nil {
 		s.log.Error("recording a finished task failed", "task_id", t.ID, "err", err)
 		return
+	}
+	if !recorded {
+		return // another replica sharing the database recorded it first
 	}
 	s.metrics.GenerationFinished(state)
 	s.changed("") // the run wrote batches

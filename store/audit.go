@@ -295,25 +295,34 @@ func (s *Store) transition(ctx context.Context, id int64, update string, args []
 // MarkFinished records the terminal state (StateComplete or StateFailed, or
 // StateUnknown for a task that ended in a state the API does not document)
 // of the generation that started task taskID. Only started and unknown rows
-// not yet finished move; calling it again, or for a task the dashboard did
-// not start, is a no-op that returns nil. A zero finishedAt means now.
-func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) error {
+// not yet finished move, and recorded reports whether this call moved one:
+// calling it again (from this replica or another sharing the database), or
+// for a task the dashboard did not start, is a no-op that returns false, so
+// what follows a task's end (its metrics, counting what it wrote) happens
+// once across the fleet. A zero finishedAt means now.
+func (s *Store) MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) (recorded bool, err error) {
 	if state != StateComplete && state != StateFailed && state != StateUnknown {
-		return fmt.Errorf("store: mark finished: state %q is not %q, %q or %q", state, StateComplete, StateFailed, StateUnknown)
+		return false, fmt.Errorf("store: mark finished: state %q is not %q, %q or %q", state, StateComplete, StateFailed, StateUnknown)
 	}
 	now := s.now()
 	if finishedAt.IsZero() {
 		finishedAt = now
 	}
-	return s.withWriteTx(ctx, func(tx conn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
+	err = s.withWriteTx(ctx, func(tx conn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
 			WHERE task_id = ? AND state IN (?, ?) AND finished_at IS NULL`,
 			state, truncate(errMsg), formatTime(finishedAt), formatTime(now), taskID, StateStarted, StateUnknown)
 		if err != nil {
 			return fmt.Errorf("store: mark task %d finished: %w", taskID, err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("store: mark task %d finished: %w", taskID, err)
+		}
+		recorded = n > 0
 		return nil
 	})
+	return recorded, err
 }
 
 // MaxUnsettled bounds the rows UnsettledGenerations returns at once.

@@ -207,7 +207,8 @@ func TestStateTransitions(t *testing.T) {
 	unknown := step{name: "MarkUnknown", do: func(s *Store, id int64) error { return s.MarkUnknown(ctx, id, "timeout") }}
 	finish := func(task int64, state string) step {
 		return step{name: "MarkFinished(" + state + ")", do: func(s *Store, _ int64) error {
-			return s.MarkFinished(ctx, task, state, "", finished)
+			_, err := s.MarkFinished(ctx, task, state, "", finished)
+			return err
 		}}
 	}
 	conflict := func(st step) step { st.wantErr = ErrStateConflict; st.name += "Conflict"; return st }
@@ -231,7 +232,8 @@ func TestStateTransitions(t *testing.T) {
 		{name: "StartedCannotBecomeUnknown", steps: []step{started(7), conflict(unknown)}, wantState: StateStarted, wantTask: 7},
 		{name: "Complete", steps: []step{started(7), finish(7, StateComplete)}, wantState: StateComplete, wantTask: 7, finished: true},
 		{name: "Failed", steps: []step{started(7), {name: "fail", do: func(s *Store, _ int64) error {
-			return s.MarkFinished(ctx, 7, StateFailed, "model error", finished)
+			_, err := s.MarkFinished(ctx, 7, StateFailed, "model error", finished)
+			return err
 		}}}, wantState: StateFailed, wantTask: 7, wantError: "model error", finished: true},
 		{name: "FinishedIsIdempotent", steps: []step{started(7), finish(7, StateComplete), finish(7, StateFailed), finish(7, StateComplete)},
 			wantState: StateComplete, wantTask: 7, finished: true},
@@ -284,12 +286,12 @@ func TestMarkFinishedDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2025, 4, 2, 10, 3, 0, 0, time.FixedZone("CEST", 2*3600))
-	if err := s.MarkFinished(ctx, 42, StateComplete, "", at); err != nil {
-		t.Fatal(err)
+	if recorded, err := s.MarkFinished(ctx, 42, StateComplete, "", at); err != nil || !recorded {
+		t.Fatalf("the first MarkFinished: recorded %v, %v", recorded, err)
 	}
 	clock.Advance(time.Hour)
-	if err := s.MarkFinished(ctx, 42, StateComplete, "", time.Time{}); err != nil {
-		t.Fatal(err)
+	if recorded, err := s.MarkFinished(ctx, 42, StateComplete, "", time.Time{}); err != nil || recorded {
+		t.Fatalf("a repeated MarkFinished: recorded %v, %v; want a no-op", recorded, err)
 	}
 	got, err := s.GenerationByTask(ctx, 42)
 	if err != nil {
@@ -299,10 +301,10 @@ func TestMarkFinishedDetails(t *testing.T) {
 		t.Fatalf("GenerationByTask = %+v (finished %v), want first finish time kept %v", got, got.FinishedAt, at)
 	}
 
-	if err := s.MarkFinished(ctx, 42, StateStarted, "", at); err == nil {
+	if _, err := s.MarkFinished(ctx, 42, StateStarted, "", at); err == nil {
 		t.Error("MarkFinished accepted a non-terminal state")
 	}
-	if err := s.MarkFinished(ctx, 4242, StateFailed, "x", at); err != nil {
+	if _, err := s.MarkFinished(ctx, 4242, StateFailed, "x", at); err != nil {
 		t.Errorf("MarkFinished for a task the dashboard did not start: %v", err)
 	}
 
@@ -311,7 +313,7 @@ func TestMarkFinishedDetails(t *testing.T) {
 	if err := s.MarkStarted(ctx, g2.ID, 43); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkFinished(ctx, 43, StateFailed, strings.Repeat("é", 5000), time.Time{}); err != nil {
+	if _, err := s.MarkFinished(ctx, 43, StateFailed, strings.Repeat("é", 5000), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	got2, _ := s.Generation(ctx, g2.ID)
@@ -481,7 +483,7 @@ func TestUnsettledGenerations(t *testing.T) {
 	if err := s.MarkStarted(ctx, finished.ID, 72); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkFinished(ctx, 72, StateComplete, "", time.Time{}); err != nil {
+	if _, err := s.MarkFinished(ctx, 72, StateComplete, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	forgotten := begin(t, s, "th") // started, its token forgotten: left to its viewers
@@ -534,7 +536,7 @@ func beginOn(t *testing.T, s *Store, tokenHash, id, name, user, state string) Ge
 	default:
 		err = s.MarkStarted(ctx, g.ID, taskID)
 		if err == nil && state != StateStarted {
-			err = s.MarkFinished(ctx, taskID, state, "", time.Time{})
+			_, err = s.MarkFinished(ctx, taskID, state, "", time.Time{})
 		}
 	}
 	if err != nil {

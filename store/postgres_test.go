@@ -154,11 +154,12 @@ func testConcurrentRunSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	const steps = 40
+	at := time.Unix(1, 0).UTC() // one instant: none is older than another
 	var wg sync.WaitGroup
 	errc := make(chan error, steps)
 	for i := range steps {
 		wg.Go(func() {
-			errc <- s.AppendRunStep(ctx, 77, RunStep{At: time.Unix(int64(i), 0).UTC(), Progress: i, Description: "step " + strings.Repeat("x", i)})
+			errc <- s.AppendRunStep(ctx, 77, RunStep{At: at, Progress: i, Description: "step " + strings.Repeat("x", i)})
 		})
 	}
 	wg.Wait()

@@ -90,6 +90,12 @@ func (s *Store) AppendRunStep(ctx context.Context, taskID int64, step RunStep) e
 			if last.Progress == step.Progress && last.Description == step.Description {
 				return false
 			}
+			// Replicas sharing a database each record the steps they
+			// publish; one lagging behind must not append a step older
+			// than the last one recorded.
+			if step.At.Before(last.At) {
+				return false
+			}
 			if n >= MaxRunSteps {
 				r.Steps[n-1] = step
 				return true

@@ -20,6 +20,8 @@ func TestRunRecord(t *testing.T) {
 		{At: at, Progress: 0, Description: "Queued"},
 		{At: at.Add(time.Second), Progress: 0, Description: "Queued"}, // a repeat: not recorded
 		{At: at.Add(2 * time.Second), Progress: 50, Description: "Processing 6 of 12"},
+		// A replica lagging behind offers an older step: not recorded.
+		{At: at.Add(time.Second), Progress: 25, Description: "Processing 3 of 12"},
 		{At: at.Add(3 * time.Second), Progress: 100, Description: strings.Repeat("é", maxStepDescription)},
 	}
 	for _, st := range steps {
@@ -38,7 +40,7 @@ func TestRunRecord(t *testing.T) {
 		t.Fatalf("WrittenTotal ok before counting: %+v", got.Run)
 	}
 	if len(got.Run.Steps) != 3 || got.Run.Steps[1].Description != "Processing 6 of 12" || !got.Run.Steps[0].At.Equal(at) || got.Run.Steps[0].At.Location() != time.UTC {
-		t.Fatalf("steps = %+v, want 3 in UTC without the repeat", got.Run.Steps)
+		t.Fatalf("steps = %+v, want 3 in UTC without the repeat or the older step", got.Run.Steps)
 	}
 	if d := got.Run.Steps[2].Description; len(d) > maxStepDescription || !strings.HasPrefix(d, "éé") || len(d)%2 != 0 {
 		t.Fatalf("long description kept as %d bytes, want ≤ %d cut on a rune boundary", len(d), maxStepDescription)
