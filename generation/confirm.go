@@ -187,7 +187,7 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 	isAPI := errors.As(err, &apiErr)
 	if mangrove.IsUnknownOutcome(err) || !isAPI || apiErr.Status >= http.StatusInternalServerError {
 		s.metrics.GenerationStarted(metrics.OutcomeUnknown)
-		if merr := s.store.MarkUnknown(ctx, gen.ID, "no answer from Mangrove: "+mangrove.Describe(err)); merr != nil {
+		if _, merr := s.store.MarkUnknown(ctx, gen.ID, "no answer from Mangrove: "+mangrove.Describe(err)); merr != nil {
 			s.log.Error("recording an unknown outcome failed", "generation_id", gen.ID, "err", merr)
 		}
 		s.log.Warn("batch generation outcome unknown", "generation_id", gen.ID, "ledger_id", gen.LedgerID, "err", err)

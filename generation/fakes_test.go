@@ -154,8 +154,9 @@ func (s *fakeStore) MarkRejected(_ context.Context, id int64, msg string) error 
 	return s.update(id, []string{store.StateSubmitting}, func(g *store.Generation) { g.State, g.Error = store.StateRejected, msg })
 }
 
-func (s *fakeStore) MarkUnknown(_ context.Context, id int64, msg string) error {
-	return s.update(id, []string{store.StateSubmitting}, func(g *store.Generation) { g.State, g.Error = store.StateUnknown, msg })
+func (s *fakeStore) MarkUnknown(_ context.Context, id int64, msg string) (bool, error) {
+	err := s.update(id, []string{store.StateSubmitting}, func(g *store.Generation) { g.State, g.Error = store.StateUnknown, msg })
+	return err == nil, err
 }
 
 func (s *fakeStore) MarkFinished(_ context.Context, taskID int64, state, errMsg string, at time.Time) (bool, error) {

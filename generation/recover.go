@@ -35,10 +35,9 @@ func (s *Service) seal(token string) string {
 }
 
 // Recover settles what a stopped process left in the audit log:
-//   - a row still submitting that an earlier process began, once older than
-//     the POST timeout, can get no answer any more: its outcome becomes
-//     unknown, with the reason (this process's own rows are settled by their
-//     Confirm);
+//   - a row still submitting that no Confirm waits for any more (see
+//     settleInterrupted) can get no answer: its outcome becomes unknown,
+//     with the reason;
 //   - a started row whose task nobody watches is watched again to its end
 //     (pinned) with the token it was confirmed with, so its final state and
 //     metrics are recorded without anyone viewing it.
@@ -60,14 +59,25 @@ func (s *Service) Recover(ctx context.Context) error {
 	return nil
 }
 
-// settleInterrupted gives a row an earlier process left submitting, once
-// older than the POST timeout, an unknown outcome with the reason.
+// settleInterrupted gives a row left submitting an unknown outcome with the
+// reason, once no Confirm can still be waiting for its answer: a row an
+// earlier process began, once older than the POST timeout; any other (one
+// that another replica sharing the database began and then died) once
+// older than the POST timeout and the time to record its outcome, after
+// which its own Confirm would have recorded it. Of replicas settling one
+// row at once, the one whose write moved it counts it.
 func (s *Service) settleInterrupted(ctx context.Context, g store.Generation) {
-	if !g.CreatedAt.Before(s.startedAt) || s.now().Sub(g.CreatedAt) < s.startTimeout {
+	age := s.now().Sub(g.CreatedAt)
+	earlierProcess := g.CreatedAt.Before(s.startedAt) && age >= s.startTimeout
+	if !earlierProcess && age < s.startTimeout+recordTimeout {
 		return
 	}
-	if err := s.store.MarkUnknown(ctx, g.ID, interruptedStart); err != nil {
+	recorded, err := s.store.MarkUnknown(ctx, g.ID, interruptedStart)
+	if err != nil {
 		s.log.Error("settling an interrupted generation failed", "generation_id", g.ID, "err", err)
+		return
+	}
+	if !recorded {
 		return
 	}
 	s.metrics.GenerationStarted(metrics.OutcomeUnknown)

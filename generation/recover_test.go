@@ -40,8 +40,8 @@ func TestConfirmKeepsTheTokenSealed(t *testing.T) {
 
 // TestRecover: a row an earlier process left submitting becomes unknown
 // with the reason (and is counted) once older than the POST timeout, and
-// not before; this process's own submitting rows are left to their
-// Confirm. A started row's task is watched again with its own opened token,
+// not before; a row begun since (this process's, or another replica's) is
+// left to its Confirm until that would have recorded its outcome. A started row's task is watched again with its own opened token,
 // unless it is watched already; a token that does not open, or that the API
 // refuses for the task, is forgotten; an API that is down is tried again.
 func TestRecover(t *testing.T) {
@@ -112,5 +112,19 @@ func TestRecover(t *testing.T) {
 	}
 	if want := []int64{501, 506}; !slices.Equal(r.watchers.tracked, want) {
 		t.Errorf("second pass tracked %v, want %v", r.watchers.tracked, want)
+	}
+
+	// Past the POST timeout and the time to record its outcome, a row begun
+	// since this process started is settled too: no Confirm waits for it
+	// any more (another replica sharing the database began it and died).
+	clock.Advance(recordTimeout)
+	if err := r.svc.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := state(own); g.State != store.StateUnknown || g.Error != interruptedStart {
+		t.Errorf("a row no Confirm waits for: %s %q, want unknown with the reason", g.State, g.Error)
+	}
+	if v := r.counter(t, "dashboard_generations_started_total", "outcome", "unknown"); v != 3 {
+		t.Errorf("unknown outcomes counted %v, want 3", v)
 	}
 }

@@ -43,7 +43,7 @@ type Store interface {
 	BeginGeneration(ctx context.Context, key, paramsHash string, g store.Generation) (store.Generation, bool, error)
 	MarkStarted(ctx context.Context, id, taskID int64) error
 	MarkRejected(ctx context.Context, id int64, msg string) error
-	MarkUnknown(ctx context.Context, id int64, msg string) error
+	MarkUnknown(ctx context.Context, id int64, msg string) (recorded bool, err error)
 	MarkFinished(ctx context.Context, taskID int64, state, errMsg string, finishedAt time.Time) (recorded bool, err error)
 	GenerationByTask(ctx context.Context, taskID int64) (store.Generation, error)
 	WaitSettled(ctx context.Context, id int64) (store.Generation, error)

@@ -236,10 +236,11 @@ func (s *Store) BeginGeneration(ctx context.Context, key, paramsHash string, g G
 // taskID. It moves a submitting or unknown row to started; repeating it
 // with the same task id is a no-op.
 func (s *Store) MarkStarted(ctx context.Context, id, taskID int64) error {
-	return s.transition(ctx, id, `UPDATE generations SET state = ?, task_id = ?, error = '', updated_at = ?
+	_, err := s.transition(ctx, id, `UPDATE generations SET state = ?, task_id = ?, error = '', updated_at = ?
 		WHERE id = ? AND state IN (?, ?)`,
 		[]any{StateStarted, taskID, formatTime(s.now()), id, StateSubmitting, StateUnknown},
 		func(g Generation) bool { return g.State == StateStarted && g.TaskID != nil && *g.TaskID == taskID })
+	return err
 }
 
 // MarkRejected records that the API refused generation id (a 4xx answer):
@@ -247,28 +248,31 @@ func (s *Store) MarkStarted(ctx context.Context, id, taskID int64) error {
 // is a no-op.
 func (s *Store) MarkRejected(ctx context.Context, id int64, msg string) error {
 	now := formatTime(s.now())
-	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
+	_, err := s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, finished_at = ?, updated_at = ?, sealed_token = ''
 		WHERE id = ? AND state = ?`,
 		[]any{StateRejected, truncate(msg), now, now, id, StateSubmitting},
 		func(g Generation) bool { return g.State == StateRejected })
+	return err
 }
 
 // MarkUnknown records that the outcome of generation id is unknown (the
 // call timed out or the connection broke after sending): the user must
-// check the ledger. It moves a submitting row to unknown; repeating it is
-// a no-op.
-func (s *Store) MarkUnknown(ctx context.Context, id int64, msg string) error {
+// check the ledger. It moves a submitting row to unknown, and recorded
+// reports whether this call moved it; repeating it (from this replica or
+// another sharing the database) is a no-op that returns false.
+func (s *Store) MarkUnknown(ctx context.Context, id int64, msg string) (recorded bool, err error) {
 	return s.transition(ctx, id, `UPDATE generations SET state = ?, error = ?, updated_at = ?, sealed_token = ''
 		WHERE id = ? AND state = ?`,
 		[]any{StateUnknown, truncate(msg), formatTime(s.now()), id, StateSubmitting},
 		func(g Generation) bool { return g.State == StateUnknown })
 }
 
-// transition runs update; when it changes no row it tells apart a missing
-// row (ErrNotFound), a repeated call (already(g) is true: nil) and a
-// conflicting state (ErrStateConflict).
-func (s *Store) transition(ctx context.Context, id int64, update string, args []any, already func(Generation) bool) error {
-	return s.withWriteTx(ctx, func(tx conn) error {
+// transition runs update and reports whether it moved the row; when it
+// changes no row it tells apart a missing row (ErrNotFound), a repeated
+// call (already(g) is true: not moved, nil) and a conflicting state
+// (ErrStateConflict).
+func (s *Store) transition(ctx context.Context, id int64, update string, args []any, already func(Generation) bool) (moved bool, err error) {
+	err = s.withWriteTx(ctx, func(tx conn) error {
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			return fmt.Errorf("store: update generation %d: %w", id, err)
@@ -278,6 +282,7 @@ func (s *Store) transition(ctx context.Context, id int64, update string, args []
 			return fmt.Errorf("store: update generation %d: %w", id, err)
 		}
 		if n > 0 {
+			moved = true
 			return nil
 		}
 		g, err := scanGeneration(tx.QueryRowContext(ctx,
@@ -290,6 +295,7 @@ func (s *Store) transition(ctx context.Context, id int64, update string, args []
 		}
 		return fmt.Errorf("store: generation %d is %s: %w", id, g.State, ErrStateConflict)
 	})
+	return moved && err == nil, err
 }
 
 // MarkFinished records the terminal state (StateComplete or StateFailed, or

@@ -204,7 +204,7 @@ func TestStateTransitions(t *testing.T) {
 		return step{name: fmt.Sprintf("MarkStarted(%d)", task), do: func(s *Store, id int64) error { return s.MarkStarted(ctx, id, task) }}
 	}
 	rejected := step{name: "MarkRejected", do: func(s *Store, id int64) error { return s.MarkRejected(ctx, id, "422: no batches") }}
-	unknown := step{name: "MarkUnknown", do: func(s *Store, id int64) error { return s.MarkUnknown(ctx, id, "timeout") }}
+	unknown := step{name: "MarkUnknown", do: func(s *Store, id int64) error { _, err := s.MarkUnknown(ctx, id, "timeout"); return err }}
 	finish := func(task int64, state string) step {
 		return step{name: "MarkFinished(" + state + ")", do: func(s *Store, _ int64) error {
 			_, err := s.MarkFinished(ctx, task, state, "", finished)
@@ -340,7 +340,7 @@ func TestNotFound(t *testing.T) {
 	if err := s.MarkRejected(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("MarkRejected: %v", err)
 	}
-	if err := s.MarkUnknown(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.MarkUnknown(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("MarkUnknown: %v", err)
 	}
 	if _, err := s.WaitSettled(ctx, 1); !errors.Is(err, ErrNotFound) {
@@ -477,7 +477,7 @@ func TestUnsettledGenerations(t *testing.T) {
 	if err := s.MarkRejected(ctx, rejected.ID, "no"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkUnknown(ctx, unknown.ID, "no answer"); err != nil {
+	if _, err := s.MarkUnknown(ctx, unknown.ID, "no answer"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.MarkStarted(ctx, finished.ID, 72); err != nil {
@@ -532,7 +532,7 @@ func beginOn(t *testing.T, s *Store, tokenHash, id, name, user, state string) Ge
 	case StateRejected:
 		err = s.MarkRejected(ctx, g.ID, "no")
 	case StateUnknown:
-		err = s.MarkUnknown(ctx, g.ID, "timeout")
+		_, err = s.MarkUnknown(ctx, g.ID, "timeout")
 	default:
 		err = s.MarkStarted(ctx, g.ID, taskID)
 		if err == nil && state != StateStarted {
@@ -718,5 +718,35 @@ func TestPreviewedTotal(t *testing.T) {
 				t.Errorf("PreviewedTotal() = %d, %v, want %d, %v", n, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestMarksReportWhetherTheyMovedTheRow: of callers settling one row (two
+// replicas recovering it at once), only the one that moved it hears so.
+func TestMarksReportWhetherTheyMovedTheRow(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	g := begin(t, s, "tok")
+	if recorded, err := s.MarkUnknown(ctx, g.ID, "timeout"); err != nil || !recorded {
+		t.Fatalf("first MarkUnknown: %v, %v", recorded, err)
+	}
+	if recorded, err := s.MarkUnknown(ctx, g.ID, "timeout"); err != nil || recorded {
+		t.Fatalf("repeated MarkUnknown: %v, %v; want a no-op", recorded, err)
+	}
+	if err := s.MarkStarted(ctx, g.ID, 9); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan bool, 2)
+	for range 2 {
+		go func() {
+			recorded, err := s.MarkFinished(ctx, 9, StateComplete, "", time.Time{})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- recorded
+		}()
+	}
+	if a, b := <-results, <-results; a == b {
+		t.Fatalf("concurrent MarkFinished recorded %v and %v; want exactly one", a, b)
 	}
 }

@@ -48,6 +48,7 @@ func TestOnPostgres(t *testing.T) {
 		{"RunRecord", TestRunRecord},
 		{"RunStepsAreBounded", TestRunStepsAreBounded},
 		{"Sessions", TestSessions},
+		{"MarksReportWhetherTheyMovedTheRow", TestMarksReportWhetherTheyMovedTheRow},
 		{"ConcurrentRunSteps", testConcurrentRunSteps},
 	} {
 		t.Run(tt.name, tt.fn)
