@@ -6,7 +6,9 @@
 // 1. upstream fan-out of the task watchers; 2. event latency; 3. connection
 // capacity of the event streams; 4. page overhead; 5. the sandbox engine over
 // about 1,000,000 data points; 6. pages against a slow API (rounds and calls
-// a view, reconnect stampedes, lean list decoding). Each compares with a
+// a view, reconnect stampedes, lean list decoding); 7. several replicas
+// sharing PostgreSQL (upstream polls of the fleet, failover after a SIGKILL;
+// needs DATABASE_URL or TEST_DATABASE_URL, skipped without). Each compares with a
 // baseline measured in the same run (or, for the fan-out, defined by the
 // issue; for most of section 6, issue 13's measurement of the previous code,
 // which cannot run here), and states the machine, the command and the date.
@@ -46,12 +48,19 @@ func (c config) logf(format string, args ...any) {
 const benchCommand = "go run ./cmd/bench"
 
 // sectionCount is the number of sections, numbered from 1.
-const sectionCount = 6
+const sectionCount = 7
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
 		if err := runCapacityChild(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == replicaChildFlag {
+		if err := runReplicaChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench replica:", err)
 			os.Exit(1)
 		}
 		return
@@ -83,7 +92,7 @@ func parseConfig() config {
 	var cfg config
 	var only string
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", `where to write the report ("-" for stdout)`)
-	flag.StringVar(&only, "only", "1,2,3,4,5,6", "comma-separated sections to run (1 to 6); a partial run writes only those")
+	flag.StringVar(&only, "only", "1,2,3,4,5,6,7", "comma-separated sections to run (1 to 7); a partial run writes only those")
 	flag.BoolVar(&cfg.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "directory to keep CPU and heap profiles in")
 	flag.StringVar(&cfg.seedCache, "seed-cache", "", "directory to keep the seeded engine file in and reuse it from (saves the seeding time when iterating)")
@@ -111,7 +120,7 @@ func parseConfig() config {
 func runSections(ctx context.Context, cfg config) (secs []section, failed bool) {
 	runners := map[int]func(context.Context, config) (section, error){
 		fanoutNum: runFanout, latencyNum: runLatency, capacityNum: runCapacity, pagesNum: runPages, engineNum: runEngine,
-		slowNum: runSlowAPI,
+		slowNum: runSlowAPI, replicasNum: runReplicas,
 	}
 	for n := 1; n <= sectionCount; n++ {
 		if !cfg.only[n] {

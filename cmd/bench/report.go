@@ -20,6 +20,7 @@ type section struct {
 	Rows    [][]string
 	Targets []string // one line per target: met or missed, and why
 	Notes   string   // profiles and anything else (markdown)
+	Skipped string   // why the section did not run (the summary says so), or ""
 	Elapsed time.Duration
 }
 
@@ -71,7 +72,9 @@ func renderReport(m machine, secs []section) string {
 			}
 			t = append(t, strings.SplitN(x, ":", 2)[0]+": "+verdict)
 		}
-		if len(t) == 0 {
+		if len(t) == 0 && s.Skipped != "" {
+			t = append(t, s.Skipped)
+		} else if len(t) == 0 {
 			t = append(t, "did not run to the end")
 		}
 		fmt.Fprintf(&b, "| %d | [%s](#%d-%s) | %s |\n", s.Num, s.Title, s.Num, anchor(s.Title), strings.Join(t, "; "))
