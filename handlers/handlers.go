@@ -67,15 +67,21 @@ type Deps struct {
 	// Budget tells whether a token's API quota is nearly spent, for the
 	// pages' warning; nil never warns.
 	Budget Budget
-	// Fleet, when several replicas share PostgreSQL, is their task-polling
-	// coordination, whose connections /readyz checks; nil with SQLite.
-	Fleet Pinger
+	// Fleet, when several replicas share PostgreSQL, is their coordination:
+	// /readyz checks its connections, and a sign-out here is announced
+	// through it so the other replicas end the session's streams
+	// (EndSessionStreams). Nil with SQLite.
+	Fleet Fleet
 }
 
-// Pinger answers whether a dependency is reachable.
-type Pinger interface {
+// Fleet is what the handlers use of the replicas' coordination.
+type Fleet interface {
 	Ping(ctx context.Context) error
+	AnnounceSessionEnded(ctx context.Context, idHash string) error
 }
+
+// signOutAnnounceTimeout bounds telling the other replicas of a sign-out.
+const signOutAnnounceTimeout = 5 * time.Second
 
 // Budget is the API client's view of each token's rate-limit budget
 // (*mangrove.Client implements it).
@@ -96,7 +102,7 @@ type Handlers struct {
 	now        func() time.Time
 	metrics    *metrics.Metrics
 	budget     Budget
-	fleet      Pinger
+	fleet      Fleet // nil with one replica
 
 	signinLimit *attemptLimiter
 	streamSlots *streamSlots

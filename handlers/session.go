@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/store"
+
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -77,14 +79,27 @@ func (h *Handlers) startSession(c echo.Context, s *sessions.Session, token strin
 // longer signs anyone in.
 func (h *Handlers) forgetSession(c echo.Context, s *sessions.Session) {
 	if sid, _ := s.Values[keySessionID].(string); sid != "" {
-		if err := h.store.EndSession(context.WithoutCancel(c.Request().Context()), sid); err != nil {
-			h.log.Error("ending a session failed", "request_id", RequestIDFromContext(c.Request().Context()), "err", err)
+		ctx := context.WithoutCancel(c.Request().Context())
+		if err := h.store.EndSession(ctx, sid); err != nil {
+			h.log.Error("ending a session failed", "request_id", RequestIDFromContext(ctx), "err", err)
 		}
-		h.streamSlots.endSession(sid)
+		h.streamSlots.endSession(store.SessionIDHash(sid))
+		if h.fleet != nil { // other replicas end its streams too
+			actx, cancel := context.WithTimeout(ctx, signOutAnnounceTimeout)
+			if err := h.fleet.AnnounceSessionEnded(actx, store.SessionIDHash(sid)); err != nil {
+				h.log.Warn("telling the other replicas of a sign-out failed; its streams there end when they reconnect",
+					"request_id", RequestIDFromContext(ctx), "err", err)
+			}
+			cancel()
+		}
 	}
 	delete(s.Values, keyToken)
 	delete(s.Values, keySessionID)
 }
+
+// EndSessionStreams ends this replica's open event streams of the session
+// whose id hashes to idHash: another replica signed it out.
+func (h *Handlers) EndSessionStreams(idHash string) { h.streamSlots.endSession(idHash) }
 
 func (h *Handlers) saveSession(c echo.Context, s *sessions.Session) error {
 	s.Options = h.cookieOptions(c, SessionMaxAge)

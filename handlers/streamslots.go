@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/carbon-dash/mangrove-dashboard/store"
 	"github.com/carbon-dash/mangrove-dashboard/views"
 )
 
@@ -23,8 +24,10 @@ const (
 type streamSlots struct {
 	perSession, perClient, total int
 
-	mu        sync.Mutex
-	open      int
+	mu   sync.Mutex
+	open int
+	// bySession is keyed by the hash of the session id (store.SessionIDHash),
+	// the name a sign-out on another replica gives it.
 	bySession map[string]*sessionStreams
 	byClient  map[string]int
 }
@@ -72,12 +75,14 @@ func (s *streamSlots) acquire(sid, client string) (context.Context, func(), erro
 		return nil, nil, errTooManyStreams(s.perClient, "Your network address")
 	}
 	var ss *sessionStreams
+	var key string
 	if sid != "" {
-		ss = s.bySession[sid]
+		key = store.SessionIDHash(sid)
+		ss = s.bySession[key]
 		if ss == nil {
 			ctx, cancel := context.WithCancel(context.Background())
 			ss = &sessionStreams{signedIn: ctx, signOut: cancel}
-			s.bySession[sid] = ss
+			s.bySession[key] = ss
 		}
 		if ss.open >= s.perSession {
 			return nil, nil, errTooManyStreams(s.perSession, "Your session")
@@ -86,14 +91,14 @@ func (s *streamSlots) acquire(sid, client string) (context.Context, func(), erro
 	}
 	s.byClient[client]++
 	s.open++
-	release := sync.OnceFunc(func() { s.release(sid, ss, client) })
+	release := sync.OnceFunc(func() { s.release(key, ss, client) })
 	if ss == nil {
 		return nil, release, nil
 	}
 	return ss.signedIn, release, nil
 }
 
-func (s *streamSlots) release(sid string, ss *sessionStreams, client string) {
+func (s *streamSlots) release(key string, ss *sessionStreams, client string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open--
@@ -103,18 +108,19 @@ func (s *streamSlots) release(sid string, ss *sessionStreams, client string) {
 	if ss == nil {
 		return
 	}
-	if ss.open--; ss.open <= 0 && s.bySession[sid] == ss {
+	if ss.open--; ss.open <= 0 && s.bySession[key] == ss {
 		ss.signOut() // frees the context; nothing is open on it any more
-		delete(s.bySession, sid)
+		delete(s.bySession, key)
 	}
 }
 
-// endSession ends every open stream of session sid.
-func (s *streamSlots) endSession(sid string) {
+// endSession ends every open stream of the session whose id hashes to
+// idHash (store.SessionIDHash).
+func (s *streamSlots) endSession(idHash string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ss := s.bySession[sid]; ss != nil {
+	if ss := s.bySession[idHash]; ss != nil {
 		ss.signOut()
-		delete(s.bySession, sid) // its streams release against their own entry
+		delete(s.bySession, idHash) // its streams release against their own entry
 	}
 }

@@ -21,7 +21,10 @@ import (
 // sessionIDBytes is the randomness of a session id (unpadded base64url).
 const sessionIDBytes = 32
 
-func sessionIDHash(id string) string {
+// SessionIDHash is the hash the sessions table keeps of a session id, which
+// may name the session where the id itself must not go (logs, other
+// replicas).
+func SessionIDHash(id string) string {
 	sum := sha256.Sum256([]byte("session\x00" + id))
 	return hex.EncodeToString(sum[:])
 }
@@ -43,7 +46,7 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, expires tim
 			return fmt.Errorf("store: purge sessions: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			sessionIDHash(id), tokenHash, formatTime(now), formatTime(expires)); err != nil {
+			SessionIDHash(id), tokenHash, formatTime(now), formatTime(expires)); err != nil {
 			return fmt.Errorf("store: create session: %w", err)
 		}
 		return nil
@@ -61,7 +64,7 @@ func (s *Store) SessionActive(ctx context.Context, id, tokenHash string) (bool, 
 		return false, nil
 	}
 	var gotToken, expires string
-	err := s.db.QueryRowContext(ctx, `SELECT token_hash, expires_at FROM sessions WHERE id_hash = ?`, sessionIDHash(id)).Scan(&gotToken, &expires)
+	err := s.db.QueryRowContext(ctx, `SELECT token_hash, expires_at FROM sessions WHERE id_hash = ?`, SessionIDHash(id)).Scan(&gotToken, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -82,7 +85,7 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 		return nil
 	}
 	return s.withWriteTx(ctx, func(tx conn) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, sessionIDHash(id)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, SessionIDHash(id)); err != nil {
 			return fmt.Errorf("store: end session: %w", err)
 		}
 		return nil

@@ -230,6 +230,9 @@ func (a *App) wireServices(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if a.Fleet != nil {
+		a.Fleet.FollowSessionEnds(h.EndSessionStreams)
+	}
 	a.Echo = echo.New()
 	a.Echo.HideBanner, a.Echo.HidePort = true, true
 	h.Register(a.Echo)

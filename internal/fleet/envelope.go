@@ -12,12 +12,17 @@ import (
 	"unicode/utf8"
 )
 
-// The envelope is the NOTIFY payload, a small JSON object in one of three
+// The envelope is the NOTIFY payload, a small JSON object in one of four
 // forms:
 //
 //	{"r":"<replica>","t":<task>,"s":<snapshot>}              inline JSON
 //	{"r":"<replica>","t":<task>,"b":"<base64 snapshot>"}     inline bytes
 //	{"r":"<replica>","t":<task>,"ref":true,"h":"<sha256>"}  body in fleet_snapshots
+//	{"r":"<replica>","se":"<sha256>"}                        a session ended
+//
+// The last names a signed-out session by the hash the store keeps of its id
+// (never the id, which would sign anyone in), so every replica ends that
+// session's open event streams.
 //
 // "s" carries the snapshot verbatim when it is valid UTF-8 JSON without
 // surrounding white space, which is what the watcher pool sends. Anything
@@ -44,6 +49,9 @@ type message struct {
 	ref      bool   // the snapshot is in fleet_snapshots
 	hash     string // ref: hex SHA-256 of the table body
 	b64      bool   // ref: the table body is base64
+	// sessionEnded is the hash of a signed-out session's id; the other
+	// fields are then empty.
+	sessionEnded string
 }
 
 type wireEnvelope struct {
@@ -54,6 +62,7 @@ type wireEnvelope struct {
 	Ref bool            `json:"ref"`
 	H   string          `json:"h"`
 	B64 bool            `json:"b64"`
+	SE  string          `json:"se"`
 }
 
 // rawJSON reports whether snapshot can travel verbatim in "s": decoding
@@ -124,8 +133,18 @@ func encodeRef(replica string, task int64, body string, b64 bool) []byte {
 	return append(b, '}')
 }
 
+// encodeSessionEnded returns the envelope saying the session whose id
+// hashes to idHash (hex SHA-256) ended.
+func encodeSessionEnded(replica, idHash string) []byte {
+	r, _ := json.Marshal(replica) // a string never fails
+	b := append([]byte(`{"r":`), r...)
+	b = append(b, `,"se":"`...)
+	b = append(b, idHash...)
+	return append(b, `"}`...)
+}
+
 // decodeEnvelope parses a notification payload. Anything that is not one of
-// the three forms is an error; it never panics.
+// the four forms is an error; it never panics.
 func decodeEnvelope(payload string) (message, error) {
 	var w wireEnvelope
 	if err := json.Unmarshal([]byte(payload), &w); err != nil {
@@ -136,6 +155,11 @@ func decodeEnvelope(payload string) (message, error) {
 		return message{}, errors.New(`missing replica "r"`)
 	case len(*w.R) > maxReplicaLen:
 		return message{}, fmt.Errorf("replica id longer than %d bytes", maxReplicaLen)
+	case w.SE != "":
+		if !isSHA256Hex(w.SE) || w.T != nil || w.S != nil || w.B != nil || w.Ref {
+			return message{}, errors.New(`"se" wants a hex SHA-256 alone`)
+		}
+		return message{replica: *w.R, sessionEnded: w.SE}, nil
 	case w.T == nil:
 		return message{}, errors.New(`missing task "t"`)
 	}

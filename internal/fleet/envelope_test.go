@@ -53,6 +53,12 @@ func TestDecodeEnvelope(t *testing.T) {
 		{name: "task overflow", payload: `{"r":"ab","t":99999999999999999999,"s":1}`, wantErr: true},
 		{name: "no snapshot", payload: `{"r":"ab","t":7}`, wantErr: true},
 		{name: "ref false", payload: `{"r":"ab","t":7,"ref":false}`, wantErr: true},
+		{name: "session ended", payload: `{"r":"ab","se":"` + testHash + `"}`,
+			want: message{replica: "ab", sessionEnded: testHash}},
+		{name: "session ended short hash", payload: `{"r":"ab","se":"abc"}`, wantErr: true},
+		{name: "session ended with a task", payload: `{"r":"ab","t":7,"se":"` + testHash + `"}`, wantErr: true},
+		{name: "session ended with a snapshot", payload: `{"r":"ab","se":"` + testHash + `","s":1}`, wantErr: true},
+		{name: "session ended without replica", payload: `{"se":"` + testHash + `"}`, wantErr: true},
 		{name: "s and b", payload: `{"r":"ab","t":7,"s":1,"b":"AA=="}`, wantErr: true},
 		{name: "s and ref", payload: `{"r":"ab","t":7,"s":1,"ref":true,"h":"` + testHash + `"}`, wantErr: true},
 		{name: "bad base64", payload: `{"r":"ab","t":7,"b":"!!"}`, wantErr: true},
@@ -75,7 +81,8 @@ func TestDecodeEnvelope(t *testing.T) {
 				t.Fatalf("decodeEnvelope(%q): %v", tt.payload, err)
 			}
 			if got.replica != tt.want.replica || got.task != tt.want.task || got.ref != tt.want.ref ||
-				got.hash != tt.want.hash || got.b64 != tt.want.b64 || !bytes.Equal(got.snapshot, tt.want.snapshot) ||
+				got.hash != tt.want.hash || got.b64 != tt.want.b64 || got.sessionEnded != tt.want.sessionEnded ||
+				!bytes.Equal(got.snapshot, tt.want.snapshot) ||
 				(got.snapshot == nil) != (tt.want.snapshot == nil) {
 				t.Errorf("decodeEnvelope(%q) = %+v, want %+v", tt.payload, got, tt.want)
 			}
@@ -185,4 +192,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("table round trip of %q = %q, %v", snapshot, back, err)
 		}
 	})
+}
+
+func TestSessionEndedRoundTrip(t *testing.T) {
+	env := encodeSessionEnded("ab\"c", testHash)
+	m, err := decodeEnvelope(string(env))
+	if err != nil || m.replica != "ab\"c" || m.sessionEnded != testHash || m.task != 0 || m.snapshot != nil {
+		t.Fatalf("decodeEnvelope(%s) = %+v, %v", env, m, err)
+	}
 }

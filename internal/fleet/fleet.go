@@ -213,6 +213,7 @@ type Fleet struct {
 	leading   atomic.Int64 // len(held), for Leading without the mutex
 	leadTrips atomic.Int64 // statements run by Lead (tests)
 	receive   atomic.Pointer[func(taskID int64, snapshot []byte)]
+	sessions  atomic.Pointer[func(idHash string)]
 	listening atomic.Bool   // the listen connection is up and listening
 	listenPID atomic.Uint32 // its backend (tests)
 	stop      context.CancelFunc
@@ -494,6 +495,46 @@ func (f *Fleet) Follow(receive func(taskID int64, snapshot []byte)) {
 	f.receive.Store(&receive)
 }
 
+// AnnounceSessionEnded tells the other replicas that the session whose id
+// hashes to idHash (the store's hex SHA-256, never the id) was signed out,
+// so they end its open event streams (FollowSessionEnds). ctx bounds the
+// wait for the lock connection; the statement is bounded by queryTimeout.
+func (f *Fleet) AnnounceSessionEnded(ctx context.Context, idHash string) error {
+	if !isSHA256Hex(idHash) {
+		return errors.New("fleet: a session is announced by the hex SHA-256 of its id")
+	}
+	if err := f.mu.Lock(ctx); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	conn, err := f.lockConnLocked(ctx)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := statementContext(ctx)
+	defer cancel()
+	if _, err := conn.Exec(sctx, notifySQL, Channel, string(encodeSessionEnded(f.id, idHash))); err != nil {
+		f.failLocked(err)
+		return fmt.Errorf("fleet: announcing a sign-out: %w", err)
+	}
+	f.metrics.NotifySent()
+	return nil
+}
+
+// FollowSessionEnds registers the receiver of the other replicas'
+// sign-outs, called like Follow's receiver (one goroutine, in arrival
+// order) with the hash of the session's id. A later call replaces it.
+func (f *Fleet) FollowSessionEnds(receive func(idHash string)) {
+	if receive == nil {
+		f.sessions.Store(nil)
+		return
+	}
+	f.sessions.Store(&receive)
+}
+
 // Leading returns how many tasks this replica leads now.
 func (f *Fleet) Leading() int { return int(f.leading.Load()) }
 
@@ -734,6 +775,13 @@ func (f *Fleet) deliver(ctx context.Context, n *pgconn.Notification, reader *pgx
 		return reader
 	}
 	if m.replica == f.id {
+		return reader
+	}
+	if m.sessionEnded != "" {
+		f.metrics.NotifyReceived()
+		if receive := f.sessions.Load(); receive != nil {
+			(*receive)(m.sessionEnded)
+		}
 		return reader
 	}
 	snapshot := m.snapshot

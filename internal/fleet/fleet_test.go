@@ -533,3 +533,42 @@ func TestCanceledCallerKeepsLeads(t *testing.T) {
 	}
 	announce(t, a, 7, []byte(`{}`))
 }
+
+// TestSignOutsReachOthers: a sign-out announced by one replica reaches the
+// others' session receivers (not its own), by the hash of the session id,
+// and leaves the task receivers alone.
+func TestSignOutsReachOthers(t *testing.T) {
+	url := setup(t)
+	a, b := open(t, url, "a"), open(t, url, "b")
+	ended := make(chan string, 10)
+	a.FollowSessionEnds(func(h string) { ended <- "a:" + h })
+	b.FollowSessionEnds(func(h string) { ended <- "b:" + h })
+	hash := strings.Repeat("ab", 32)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := a.AnnounceSessionEnded(ctx, hash); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-ended:
+		if got != "b:"+hash {
+			t.Fatalf("received %q, want B to hear %s", got, hash)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("B never heard the sign-out")
+	}
+	if err := a.AnnounceSessionEnded(ctx, "not-a-hash"); err == nil {
+		t.Error("a sign-out named by something other than a hash was announced")
+	}
+	// A's own announcement never comes back to A, and no task receiver ran.
+	lead(t, b, 9)
+	announce(t, b, 9, []byte(`"marker"`))
+	if got := receive(t, a); got.task != 9 {
+		t.Fatalf("A received task %d, want B's marker", got.task)
+	}
+	select {
+	case got := <-ended:
+		t.Fatalf("unexpected sign-out %q", got)
+	default:
+	}
+}
