@@ -44,8 +44,9 @@
 //
 //	CREATE TABLE fleet_snapshots (task_id BIGINT PRIMARY KEY, body TEXT NOT NULL, updated_at TEXT NOT NULL)
 //
-// with updated_at in RFC 3339 UTC. It keeps one row per task ever announced
-// through it (the latest large snapshot); nothing here deletes rows.
+// with updated_at in RFC 3339 UTC. It keeps one row per task announced
+// through it (the latest large snapshot); each overflowing announcement
+// deletes the other tasks' rows older than snapshotRowTTL.
 //
 // # Following
 //
@@ -100,6 +101,11 @@ const (
 	// fleet_snapshots table.
 	maxInlinePayload = 7000
 
+	// snapshotRowTTL is how long a task's large snapshot stays in
+	// fleet_snapshots: longer than any watch (WATCH_MAX_LIFETIME is at most
+	// 24h), so no follower can still need it.
+	snapshotRowTTL = 25 * time.Hour
+
 	// connectTimeout bounds opening a connection.
 	connectTimeout = 5 * time.Second
 	// queryTimeout bounds each round trip on the lock connection (Lead,
@@ -141,8 +147,12 @@ const (
 	unlockSQL    = `SELECT pg_advisory_unlock(` + lockKey + `)`
 	unlockAllSQL = `SELECT pg_advisory_unlock_all()`
 	notifySQL    = `SELECT pg_notify($1, $2)`
-	// One statement, so the row and its notification commit together.
-	upsertNotifySQL = `WITH up AS (
+	// One statement, so the row and its notification commit together; it
+	// also deletes other tasks' rows older than snapshotRowTTL, so the table
+	// holds the large snapshots of recent tasks only.
+	upsertNotifySQL = `WITH gone AS (
+	DELETE FROM fleet_snapshots WHERE updated_at < $6 AND task_id <> $1
+), up AS (
 	INSERT INTO fleet_snapshots (task_id, body, updated_at) VALUES ($1, $2, $3)
 	ON CONFLICT (task_id) DO UPDATE SET body = EXCLUDED.body, updated_at = EXCLUDED.updated_at
 	RETURNING 1
@@ -468,7 +478,8 @@ func (f *Fleet) Announce(ctx context.Context, taskID int64, snapshot []byte) err
 	var err error
 	if overflow {
 		now := time.Now().UTC().Format(timeLayout)
-		_, err = f.conn.Exec(ctx, upsertNotifySQL, taskID, body, now, Channel, string(env))
+		cutoff := time.Now().Add(-snapshotRowTTL).UTC().Format(timeLayout)
+		_, err = f.conn.Exec(ctx, upsertNotifySQL, taskID, body, now, Channel, string(env), cutoff)
 	} else {
 		_, err = f.conn.Exec(ctx, notifySQL, Channel, string(env))
 	}

@@ -282,6 +282,30 @@ func TestOverflowGoesThroughTable(t *testing.T) {
 	if got := a.counts.overflow.Load(); got != 4 {
 		t.Errorf("A NotifyOverflow = %d, want 4", got)
 	}
+
+	// The table keeps recent tasks only: an overflowing announcement deletes
+	// other tasks' rows older than a day, and keeps its own and recent ones.
+	admin := connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	old := time.Now().Add(-26 * time.Hour).UTC().Format("2006-01-02T15:04:05.000000000Z")
+	recent := time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05.000000000Z")
+	if _, err := admin.Exec(ctx, `INSERT INTO fleet_snapshots (task_id, body, updated_at) VALUES (100, 'x', $1), (101, 'x', $2)`, old, recent); err != nil {
+		t.Fatal(err)
+	}
+	announce(t, a, 9, big)
+	receive(t, b)
+	rows, err := admin.Query(ctx, `SELECT task_id FROM fleet_snapshots ORDER BY task_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[9 101]" {
+		t.Errorf("fleet_snapshots holds tasks %v, want [9 101]: the day-old row of task 100 deleted", ids)
+	}
 }
 
 // TestOverflowKeepsOrder announces large and small snapshots in quick
