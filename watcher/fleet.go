@@ -74,40 +74,52 @@ func decodeFleetSnapshot(taskID int64, b []byte) (Snapshot, error) {
 }
 
 // receive applies another replica's announcement to this replica's
-// watcher of the task, if it has one, and publishes it to this replica's
-// subscribers when anything a viewer sees changed. A snapshot that ends the
-// watch wakes the watcher so it stops.
+// watcher of the task, if it has one, and wakes that watcher to publish it
+// when anything a viewer sees changed: it runs on the fleet's one listener,
+// which must not wait on subscribers. An announcement older than the state
+// already held (a late one, the old leader's last after a takeover), one
+// for a task this replica polls itself, or one after the end is ignored:
+// a viewer never sees the task go back.
 func (p *Pool) receive(taskID int64, b []byte) {
 	snap, err := decodeFleetSnapshot(taskID, b)
 	if err != nil {
-		p.opts.Logger.Warn("ignoring another replica's task snapshot", "task_id", taskID, "err", err)
+		p.opts.Logger.Debug("ignoring another replica's task snapshot", "task_id", taskID, "err", err)
 		return
 	}
 	p.mu.Lock()
 	w := p.watchers[taskID]
-	if w == nil {
+	if w == nil || w.leading || w.latest.Ended() || !snap.ObservedAt.After(w.latest.ObservedAt) {
 		p.mu.Unlock()
-		return // nobody here watches it
+		return
 	}
 	prev := w.latest
-	changed := !sameTask(prev.Task, snap.Task) || prev.Retrying != snap.Retrying || prev.GaveUp != snap.GaveUp
-	if changed {
+	if !sameTask(prev.Task, snap.Task) || prev.Retrying != snap.Retrying || prev.GaveUp != snap.GaveUp {
 		snap.Seq = prev.Seq + 1
+		snap.Relayed = true
 		w.latest = snap
+		w.unpublished = true
 	} else {
 		w.latest.ObservedAt = snap.ObservedAt
 		w.latest.Remaining = snap.Remaining
 	}
-	latest := w.latest
+	wake := w.unpublished
 	p.mu.Unlock()
-	if changed {
-		p.publish(taskID, latest)
-	}
-	if latest.Ended() {
+	if wake {
 		select {
 		case w.wake <- struct{}{}:
-		default:
+		default: // already woken: it publishes the latest state
 		}
+	}
+}
+
+// announceIfLeading announces w's state when this replica polls it for the
+// fleet; a follower's own news (it gave up) stays its own.
+func (p *Pool) announceIfLeading(w *watch, s Snapshot) {
+	p.mu.Lock()
+	leading := w.leading
+	p.mu.Unlock()
+	if leading || p.opts.Fleet == nil {
+		p.announce(w.id, s)
 	}
 }
 

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -249,4 +250,60 @@ func FuzzDecodeFleetSnapshot(f *testing.F) {
 			t.Fatalf("re-encoded snapshot does not decode: %v", err)
 		}
 	})
+}
+
+// TestFleetIgnoresStaleAnnouncements: a late announcement (older than the
+// state held) or one after the end never takes the viewers back; a fresh
+// one is published from the watcher's goroutine, marked relayed.
+func TestFleetIgnoresStaleAnnouncements(t *testing.T) {
+	api := newFakeAPI(running(10))
+	h := &hub{}
+	rec := newRecorder()
+	p := newPool(api, rec, Options{Interval: time.Hour, Fleet: h.join()})
+	defer p.Close()
+	watchWithViewer(t, p, 7)
+	held, _ := p.Latest(7)
+	announce := func(s Snapshot) {
+		t.Helper()
+		s.Task.ID = 7
+		b, err := encodeFleetSnapshot(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.receive(7, b)
+	}
+	waitPublished := func(progress int) Snapshot {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, s := range rec.all() {
+				if s.Task.Progress == progress {
+					return s.Snapshot
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("no snapshot at %d%% published", progress)
+		return Snapshot{}
+	}
+
+	announce(Snapshot{Task: running(50), ObservedAt: held.ObservedAt.Add(time.Second)})
+	if s := waitPublished(50); !s.Relayed || s.Seq != held.Seq+1 {
+		t.Fatalf("the fresh announcement published as %+v, want relayed with the next seq", s)
+	}
+	announce(Snapshot{Task: running(30), ObservedAt: held.ObservedAt.Add(500 * time.Millisecond)}) // late
+	done := mangrove.AsyncTask{State: mangrove.TaskComplete, Progress: 100}
+	announce(Snapshot{Task: done, ObservedAt: held.ObservedAt.Add(2 * time.Second)})
+	waitStopped(t, rec, 7)
+	announce(Snapshot{Task: running(95), ObservedAt: held.ObservedAt.Add(3 * time.Second)}) // after the end
+	var progress []int
+	for _, s := range rec.all() {
+		progress = append(progress, s.Task.Progress)
+	}
+	if fmt.Sprint(progress) != "[50 100]" {
+		t.Fatalf("published progress %v, want [50 100]: the late and the after-the-end states ignored", progress)
+	}
+	if api.total() != 1 {
+		t.Errorf("%d API calls, want the token check only", api.total())
+	}
 }

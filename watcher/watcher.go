@@ -42,6 +42,10 @@ type Snapshot struct {
 	// GaveUp is set when the watcher stopped following a task that had not
 	// finished within Options.MaxLifetime: it says so to the viewers.
 	GaveUp string
+	// Relayed is set when another replica polled this state and announced
+	// it (Fleet): what follows from a state once, such as its audit step,
+	// is the polling replica's to do.
+	Relayed bool
 }
 
 // Terminal reports whether the task has finished.
@@ -224,8 +228,12 @@ type watch struct {
 	started time.Time       // when the watcher started, for MaxLifetime
 	latest  Snapshot
 	first   *progressMark // first running observation, for the rate estimate
-	wake    chan struct{} // another replica announced the end
+	wake    chan struct{} // another replica announced a state (unpublished)
 	done    chan struct{}
+	// leading is set while this replica polls the task for the fleet;
+	// unpublished while an announced state waits for the watcher's
+	// goroutine to publish it.
+	leading, unpublished bool
 }
 
 type progressMark struct {
@@ -435,6 +443,20 @@ func (p *Pool) run(w *watch) {
 			return
 		case <-timer.C:
 		case <-w.wake:
+			// Another replica's announcement, published here on the
+			// watcher's goroutine rather than the fleet's listener, which
+			// serves every task; the next tick is not moved.
+			p.mu.Lock()
+			snap, relay := w.latest, w.unpublished
+			w.unpublished = false
+			p.mu.Unlock()
+			if relay {
+				p.publish(w.id, snap)
+			}
+			if snap.Ended() {
+				return
+			}
+			continue
 		}
 
 		p.mu.Lock()
@@ -454,7 +476,11 @@ func (p *Pool) run(w *watch) {
 			p.giveUp(w)
 			return
 		}
-		if !p.lead(w) {
+		leading := p.lead(w)
+		p.mu.Lock()
+		w.leading = leading
+		p.mu.Unlock()
+		if !leading {
 			// Another replica polls and announces; try to lead again at
 			// the next tick, so its end or departure costs at most one
 			// interval of silence.
@@ -550,7 +576,7 @@ func (p *Pool) giveUp(w *watch) {
 	snap := w.latest
 	p.mu.Unlock()
 	p.opts.Logger.Warn("task watcher gave up", "task_id", w.id, "state", snap.Task.State, "after", p.opts.MaxLifetime)
-	p.announce(w.id, snap)
+	p.announceIfLeading(w, snap)
 	p.publish(w.id, snap)
 }
 
@@ -563,7 +589,7 @@ func (p *Pool) setRetrying(w *watch, msg string) {
 	}
 	snap := w.latest
 	p.mu.Unlock()
-	p.announce(w.id, snap)
+	p.announceIfLeading(w, snap)
 	if changed {
 		p.publish(w.id, snap)
 	}
