@@ -186,9 +186,12 @@ func (s *Service) failedStart(ctx context.Context, c Confirmation, gen store.Gen
 	var apiErr *mangrove.APIError
 	isAPI := errors.As(err, &apiErr)
 	if mangrove.IsUnknownOutcome(err) || !isAPI || apiErr.Status >= http.StatusInternalServerError {
-		s.metrics.GenerationStarted(metrics.OutcomeUnknown)
-		if _, merr := s.store.MarkUnknown(ctx, gen.ID, "no answer from Mangrove: "+mangrove.Describe(err)); merr != nil {
+		recorded, merr := s.store.MarkUnknown(ctx, gen.ID, "no answer from Mangrove: "+mangrove.Describe(err))
+		if merr != nil {
 			s.log.Error("recording an unknown outcome failed", "generation_id", gen.ID, "err", merr)
+		}
+		if recorded || merr != nil { // not when recovery (another replica's) settled it first and counted it
+			s.metrics.GenerationStarted(metrics.OutcomeUnknown)
 		}
 		s.log.Warn("batch generation outcome unknown", "generation_id", gen.ID, "ledger_id", gen.LedgerID, "err", err)
 		o.Kind = Unknown

@@ -432,6 +432,8 @@ func TestRunIsRecorded(t *testing.T) {
 	for i, snap := range []watcher.Snapshot{
 		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskRunning, Progress: 10, ProgressDescription: desc("Loading data")}, ObservedAt: started},
 		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskRunning, Progress: 10, ProgressDescription: desc("Loading data")}, ObservedAt: started.Add(time.Second), Retrying: "x"},
+		// Polled by another replica, which records its step.
+		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskRunning, Progress: 50, ProgressDescription: desc("Relayed")}, ObservedAt: started.Add(2 * time.Second), Relayed: true},
 		{Task: mangrove.AsyncTask{ID: 42, State: mangrove.TaskComplete, Progress: 100, StartedAt: &started, FinishedAt: &finished}, ObservedAt: finished},
 	} {
 		r.svc.Publish(42, snap)
@@ -443,6 +445,11 @@ func TestRunIsRecorded(t *testing.T) {
 	g := r.store.only(t)
 	if len(g.Run.Steps) < 2 || g.Run.Steps[0].Description != "Loading data" || g.Run.Steps[len(g.Run.Steps)-1].Description != mangrove.TaskComplete {
 		t.Errorf("steps %+v: want Loading data … complete", g.Run.Steps)
+	}
+	for _, st := range g.Run.Steps {
+		if st.Description == "Relayed" {
+			t.Errorf("a relayed state was recorded as a step here: %+v", g.Run.Steps)
+		}
 	}
 	// Counted without a viewer, with the token the row kept sealed.
 	if n, ok := g.Run.WrittenTotal(); !ok || n != 1 || g.State != store.StateComplete {

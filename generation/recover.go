@@ -60,15 +60,15 @@ func (s *Service) Recover(ctx context.Context) error {
 }
 
 // settleInterrupted gives a row left submitting an unknown outcome with the
-// reason, once no Confirm can still be waiting for its answer: a row an
-// earlier process began, once older than the POST timeout; any other (one
-// that another replica sharing the database began and then died) once
+// reason, once no Confirm can still be waiting for its answer: any row once
 // older than the POST timeout and the time to record its outcome, after
-// which its own Confirm would have recorded it. Of replicas settling one
-// row at once, the one whose write moved it counts it.
+// which its own Confirm (this process's, or a replica's sharing the
+// database) would have recorded it; with one replica, a row an earlier
+// process began as soon as it is older than the POST timeout. Of replicas
+// settling one row at once, the one whose write moved it counts it.
 func (s *Service) settleInterrupted(ctx context.Context, g store.Generation) {
 	age := s.now().Sub(g.CreatedAt)
-	earlierProcess := g.CreatedAt.Before(s.startedAt) && age >= s.startTimeout
+	earlierProcess := !s.sharedStore && g.CreatedAt.Before(s.startedAt) && age >= s.startTimeout
 	if !earlierProcess && age < s.startTimeout+recordTimeout {
 		return
 	}

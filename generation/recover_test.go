@@ -128,3 +128,34 @@ func TestRecover(t *testing.T) {
 		t.Errorf("unknown outcomes counted %v, want 3", v)
 	}
 }
+
+// TestRecoverSharedStore: with replicas sharing the store, a row begun
+// before this process started may be a live replica's, still recording its
+// answer: it is settled only once its own Confirm would have recorded it.
+func TestRecoverSharedStore(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		clock := testkit.NewClock(time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC))
+		r := newRig(func(o *Options) { o.Now, o.StartTimeout, o.SharedStore = clock.Now, time.Minute, shared })
+		r.store.mu.Lock()
+		r.store.gens = append(r.store.gens, store.Generation{ID: 1, State: store.StateSubmitting, CreatedAt: clock.Now().Add(-time.Second), LedgerID: "l"})
+		r.store.mu.Unlock()
+		clock.Advance(time.Minute + time.Second) // past the POST timeout, not past recording
+		if err := r.svc.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := store.StateUnknown
+		if shared {
+			want = store.StateSubmitting
+		}
+		if g := r.store.only(t); g.State != want {
+			t.Errorf("shared=%v: a row begun before start, past the POST timeout only: %s, want %s", shared, g.State, want)
+		}
+		clock.Advance(recordTimeout)
+		if err := r.svc.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if g := r.store.only(t); g.State != store.StateUnknown {
+			t.Errorf("shared=%v: past the POST timeout and recording: %s, want unknown", shared, g.State)
+		}
+	}
+}

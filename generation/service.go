@@ -100,6 +100,10 @@ type Options struct {
 	// long a row may stay submitting before Recover calls its outcome
 	// unknown; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// SharedStore says several replicas share the store (DATABASE_URL): a
+	// row begun before this process started may be a live replica's, so
+	// recovery waits for every row as for its own (settleInterrupted).
+	SharedStore bool
 }
 
 // Service runs the workflow. It is a watcher.Publisher: subscribed to the
@@ -119,9 +123,10 @@ type Service struct {
 	background sync.WaitGroup
 	// startTimeout is Options.StartTimeout.
 	startTimeout time.Duration
-	// startedAt is when the service was made: Recover settles only the
-	// submitting rows of earlier processes.
-	startedAt time.Time
+	// startedAt is when the service was made: Recover settles the
+	// submitting rows of earlier processes sooner (not with SharedStore).
+	startedAt   time.Time
+	sharedStore bool
 	// finals serialises RecordFinal's check-then-mark, so each finish counts once.
 	finals  sync.Mutex
 	origins *ttlcache.Cache[int64, *store.Generation]
@@ -164,7 +169,7 @@ func New(o Options) *Service {
 	}
 	return &Service{api: o.API, store: o.Store, watchers: o.Watchers, metrics: o.Metrics,
 		log: o.Logger, now: o.Now, changed: o.Changed, sealer: o.Sealer, owners: o.Owners,
-		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout), startedAt: o.Now(),
+		startTimeout: cmp.Or(o.StartTimeout, DefaultStartTimeout), startedAt: o.Now(), sharedStore: o.SharedStore,
 		origins:     ttlcache.New[int64, *store.Generation](originCacheTTL, originCacheMax, o.Now),
 		readOnly:    ttlcache.New[string, bool](readOnlyTTL, readOnlyMax, o.Now),
 		allReadOnly: o.ReadOnly}

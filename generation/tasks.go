@@ -238,11 +238,20 @@ func (s *Service) recordWritten(ctx context.Context, gen store.Generation, writt
 // here adds a step to its run's log, and a terminal state completes its
 // audit row.
 func (s *Service) Publish(taskID int64, snap watcher.Snapshot) {
-	s.recordStep(taskID, snap)
+	if !snap.Relayed { // the replica that polled it records the step
+		s.recordStep(taskID, snap)
+	}
 	if snap.Terminal() {
+		// Every replica that sees the end tries: the one whose write lands
+		// records it (a leader killed right after announcing it records
+		// nothing).
 		s.RecordFinal(context.Background(), snap.Task)
 	}
 }
+
+// recordFinalTimeout bounds recording a task's end: a database that does
+// not answer must not hold up the watcher that publishes it for long.
+const recordFinalTimeout = 15 * time.Second
 
 // recordStep adds the task's progress to its run's step log (the store
 // skips a repeat of the last step).
@@ -272,7 +281,8 @@ func (s *Service) RecordFinal(ctx context.Context, t mangrove.AsyncTask) {
 	if !t.Terminal() {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordFinalTimeout)
+	defer cancel()
 	finished := s.now()
 	if t.FinishedAt != nil {
 		finished = *t.FinishedAt
