@@ -192,3 +192,19 @@ func (c conn) Exec(query string, args ...any) (sql.Result, error) {
 func (c conn) Query(query string, args ...any) (*sql.Rows, error) {
 	return c.QueryContext(context.Background(), query, args...)
 }
+
+// TestPostgresSessionSettings: the store's connections carry the settings
+// that bound what a stalled replica holds on the server.
+func TestPostgresSessionSettings(t *testing.T) {
+	s, err := OpenPostgres(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, want := range map[string]string{"idle_in_transaction_session_timeout": "30s", "lock_timeout": "15s"} {
+		var got string
+		if err := s.db.QueryRow(`SELECT current_setting(?)`, name).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+}

@@ -21,8 +21,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -117,10 +118,16 @@ func openPostgres(url string, steps []migration) (*Store, error) {
 	if !IsPostgresURL(url) {
 		return nil, errors.New("store: want a postgres:// or postgresql:// URL")
 	}
-	db, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("store: open PostgreSQL: %w", err)
+		return nil, fmt.Errorf("store: open PostgreSQL: %w", err) // pgx leaves the password out
 	}
+	for name, value := range postgresSessionSettings {
+		if _, set := cfg.RuntimeParams[name]; !set { // the URL's own options win
+			cfg.RuntimeParams[name] = value
+		}
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(MaxPostgresConns)
 	db.SetMaxIdleConns(MaxPostgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -136,6 +143,19 @@ func openPostgres(url string, steps []migration) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// postgresSessionSettings bound what one replica's connection can hold on
+// the server: a transaction left idle (a replica stalled between its
+// statements) or a wait for a row lock ends instead of blocking the other
+// replicas, and the server probes the connection so a vanished host's
+// locks go within about 25 s, not the system's default two hours.
+var postgresSessionSettings = map[string]string{
+	"idle_in_transaction_session_timeout": "30s",
+	"lock_timeout":                        "15s",
+	"tcp_keepalives_idle":                 "10",
+	"tcp_keepalives_interval":             "5",
+	"tcp_keepalives_count":                "3",
 }
 
 // IsPostgresURL reports whether url names a PostgreSQL database.
@@ -319,10 +339,19 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
 		defer c.Close()
+		// Another replica's migration may take longer than lock_timeout:
+		// wait as long as the caller does (RESET restores the setting).
+		if _, err := c.ExecContext(ctx, `SET lock_timeout = 0`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
 		if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
 			return fmt.Errorf("store: migrate: wait for the migration lock: %w", err)
 		}
-		defer c.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+		defer func() {
+			uctx := context.WithoutCancel(ctx)
+			_, _ = c.ExecContext(uctx, `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+			_, _ = c.ExecContext(uctx, `RESET lock_timeout`)
+		}()
 	}
 
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

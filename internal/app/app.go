@@ -190,6 +190,7 @@ func (a *App) wireServices(cfg Config) error {
 		API: a.Reads, Store: a.Store, Watchers: a.Watchers, Metrics: a.Metrics, Logger: a.Logger,
 		Changed: a.batchesChanged, ReadOnly: cfg.ReadOnly,
 		Sealer: newTokenSealer(hashKey, blockKey), StartTimeout: cfg.StartTimeout, Owners: projectOwners,
+		SharedStore: cfg.DatabaseURL != "",
 	})
 	a.Streams = taskstream.New(taskstream.Options{
 		Watchers: a.Watchers, Render: handlers.StatusRenderer(a.Generation, a.Logger), Logger: a.Logger,
