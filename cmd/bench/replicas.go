@@ -829,7 +829,9 @@ func replicasNotes(res replicasResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Every viewer of a pair had its first state %s (baseline) and %s (shared database) after the task started. "+
 		"With the shared database, the longest time between two upstream calls of the task in the window was %s; "+
-		"leads acquired/lost by the end of the window: %s (%s).\n\n",
+		"leads acquired/lost by the end of the window: %s (%s). "+
+		"A poller waits the interval (±10%% jitter) after each answer, so its period is the interval plus the call's own time: "+
+		"a window of N intervals holds N or N-1 polls of one poller, hence figures a little under 1 (and under 2 for the baseline).\n\n",
 		res.baseline.connect.Round(time.Millisecond), res.fleet.connect.Round(time.Millisecond), ms(res.fleet.maxGap), strings.Join(res.fleet.leads, ", "), leadMoves(res.fleet.moves))
 	if len(res.failovers) > 0 {
 		b.WriteString("| kill | killed → survivor | survivor's first poll after the kill | its viewers' next event: median / max |\n|---|---|---|---|\n")
