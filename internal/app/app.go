@@ -159,7 +159,9 @@ func (a *App) openFleet(cfg Config) error {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), fleetOpenTimeout)
 	defer cancel()
-	f, err := fleet.Open(ctx, cfg.DatabaseURL, fleet.Options{Logger: a.Logger.With("component", "fleet"), Metrics: fm})
+	f, err := fleet.Open(ctx, cfg.DatabaseURL, fleet.Options{
+		Key: FleetKey([]byte(cfg.SessionSecret)), Logger: a.Logger.With("component", "fleet"), Metrics: fm,
+	})
 	if err != nil {
 		return err
 	}

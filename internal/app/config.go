@@ -288,6 +288,14 @@ func sessionKeys(cfg Config) (hashKey, blockKey []byte, err error) {
 	return hashKey, blockKey, nil
 }
 
+// FleetKey derives from SESSION_SECRET the key that signs the replicas'
+// announcements to each other (internal/fleet): replicas sharing a
+// database share the secret already.
+func FleetKey(secret []byte) []byte {
+	k := sha256.Sum256(append([]byte("mangrove-dashboard fleet\x00"), secret...))
+	return k[:]
+}
+
 // SessionKeys derives the session cookie's signing and encryption keys from
 // a secret.
 func SessionKeys(secret []byte) (hashKey, blockKey []byte) {

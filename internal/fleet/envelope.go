@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -12,8 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-// The envelope is the NOTIFY payload, a small JSON object in one of four
-// forms:
+// The envelope is the NOTIFY payload (signed: see sign), a small JSON
+// object in one of four forms:
 //
 //	{"r":"<replica>","t":<task>,"s":<snapshot>}              inline JSON
 //	{"r":"<replica>","t":<task>,"b":"<base64 snapshot>"}     inline bytes
@@ -227,3 +228,30 @@ func decodeBody(m message, body string) ([]byte, error) {
 // errSuperseded: the row holds a newer snapshot than the notification
 // announced; that snapshot's own notification follows.
 var errSuperseded = errors.New("snapshot superseded by a newer one")
+
+// A notification's payload is the envelope signed with the fleet's key:
+// the hex HMAC-SHA256 of the envelope, a '.', then the envelope. A ref
+// envelope carries the hash of its table row, so the row is covered too.
+const macHexLen = 2 * sha256.Size
+
+// sign returns the payload that carries env, signed with key.
+func sign(key, env []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(env)
+	return hex.EncodeToString(m.Sum(nil)) + "." + string(env)
+}
+
+// verify returns the envelope of payload when key signed it.
+func verify(key []byte, payload string) (string, bool) {
+	if len(payload) <= macHexLen || payload[macHexLen] != '.' {
+		return "", false
+	}
+	got, err := hex.DecodeString(payload[:macHexLen])
+	if err != nil {
+		return "", false
+	}
+	env := payload[macHexLen+1:]
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(env))
+	return env, hmac.Equal(got, m.Sum(nil))
+}

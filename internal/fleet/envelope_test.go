@@ -201,3 +201,40 @@ func TestSessionEndedRoundTrip(t *testing.T) {
 		t.Fatalf("decodeEnvelope(%s) = %+v, %v", env, m, err)
 	}
 }
+
+func TestSignVerify(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	env := []byte(`{"r":"ab","t":7,"s":1}`)
+	payload := sign(key, env)
+	if got, ok := verify(key, payload); !ok || got != string(env) {
+		t.Fatalf("verify(sign(env)) = %q, %v", got, ok)
+	}
+	for name, bad := range map[string]string{
+		"other key":     sign([]byte(strings.Repeat("z", 32)), env),
+		"unsigned":      string(env),
+		"empty":         "",
+		"mac only":      payload[:macHexLen],
+		"no dot":        strings.Replace(payload, ".", ":", 1),
+		"changed body":  strings.Replace(payload, `"t":7`, `"t":8`, 1),
+		"not hex":       strings.Repeat("g", macHexLen) + "." + string(env),
+		"upper-case ok": strings.ToUpper(payload[:macHexLen]) + payload[macHexLen:], // hex decodes either case; still the right MAC
+	} {
+		_, ok := verify(key, bad)
+		if want := name == "upper-case ok"; ok != want {
+			t.Errorf("%s: verify = %v, want %v", name, ok, want)
+		}
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	key := []byte(strings.Repeat("k", 32))
+	f.Add(sign(key, []byte(`{"r":"ab","t":7,"s":1}`)))
+	f.Add("")
+	f.Add(strings.Repeat("0", macHexLen) + ".")
+	f.Fuzz(func(t *testing.T, payload string) {
+		env, ok := verify(key, payload)
+		if ok && sign(key, []byte(env))[:macHexLen] != strings.ToLower(payload[:macHexLen]) {
+			t.Fatalf("verify accepted %q, which is not the envelope's MAC", payload)
+		}
+	})
+}

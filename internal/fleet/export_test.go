@@ -36,3 +36,6 @@ func (f *Fleet) LeadRoundTrips() int64 { return f.leadTrips.Load() }
 func (f *Fleet) ReplicaID() string { return f.id }
 
 const MaxInlinePayload = maxInlinePayload
+
+// Sign signs an envelope as a replica with key does.
+func Sign(key []byte, env string) string { return sign(key, []byte(env)) }

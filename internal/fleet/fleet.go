@@ -35,7 +35,9 @@
 // # Announcing
 //
 // The leader announces snapshots with NOTIFY on Channel, sent on the lock
-// connection, in an envelope naming the replica (a random id per Open, so a
+// connection, signed with the fleet's key (HMAC-SHA256; unsigned payloads
+// are dropped, so a role that can connect cannot forge them), in an
+// envelope naming the replica (a random id per Open, so a
 // replica ignores its own announcements) and the task. An envelope longer
 // than maxInlinePayload (NOTIFY payloads are limited to 8000 bytes) goes
 // through the fleet_snapshots table instead: one statement upserts the
@@ -83,6 +85,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -199,12 +202,22 @@ func (noMetrics) NotifyOverflow() {}
 
 // Options configure a Fleet.
 type Options struct {
+	// Key signs every announcement (HMAC-SHA256), and announcements not
+	// signed with it are dropped: a role that can connect to the database
+	// can NOTIFY on the channel too, but cannot forge a task's end or a
+	// sign-out. Every replica must have the same key; at least MinKeyLen
+	// bytes.
+	Key     []byte
 	Logger  *slog.Logger // nil: discard
 	Metrics Metrics      // nil: none
 }
 
+// MinKeyLen is the shortest Options.Key.
+const MinKeyLen = 32
+
 // Fleet is one replica's member of the fleet. It is safe for concurrent use.
 type Fleet struct {
+	key     []byte // signs and checks announcements (Options.Key)
 	cfg     *pgx.ConnConfig
 	id      string // replica id, random per Open
 	log     *slog.Logger
@@ -239,11 +252,15 @@ type Fleet struct {
 // listener. Announcements are delivered once Follow has registered a
 // receiver; until then they are dropped.
 func Open(ctx context.Context, databaseURL string, opts Options) (*Fleet, error) {
+	if len(opts.Key) < MinKeyLen {
+		return nil, fmt.Errorf("fleet: the announcement key must be at least %d bytes", MinKeyLen)
+	}
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	f := &Fleet{
+		key:     slices.Clone(opts.Key),
 		cfg:     cfg,
 		id:      newReplicaID(),
 		log:     opts.Logger,
@@ -479,9 +496,9 @@ func (f *Fleet) Announce(ctx context.Context, taskID int64, snapshot []byte) err
 	if overflow {
 		now := time.Now().UTC().Format(timeLayout)
 		cutoff := time.Now().Add(-snapshotRowTTL).UTC().Format(timeLayout)
-		_, err = f.conn.Exec(ctx, upsertNotifySQL, taskID, body, now, Channel, string(env), cutoff)
+		_, err = f.conn.Exec(ctx, upsertNotifySQL, taskID, body, now, Channel, sign(f.key, env), cutoff)
 	} else {
-		_, err = f.conn.Exec(ctx, notifySQL, Channel, string(env))
+		_, err = f.conn.Exec(ctx, notifySQL, Channel, sign(f.key, env))
 	}
 	if err != nil {
 		f.failLocked(err)
@@ -527,7 +544,7 @@ func (f *Fleet) AnnounceSessionEnded(ctx context.Context, idHash string) error {
 	}
 	sctx, cancel := statementContext(ctx)
 	defer cancel()
-	if _, err := conn.Exec(sctx, notifySQL, Channel, string(encodeSessionEnded(f.id, idHash))); err != nil {
+	if _, err := conn.Exec(sctx, notifySQL, Channel, sign(f.key, encodeSessionEnded(f.id, idHash))); err != nil {
 		f.failLocked(err)
 		return fmt.Errorf("fleet: announcing a sign-out: %w", err)
 	}
@@ -780,7 +797,12 @@ func (f *Fleet) deliver(ctx context.Context, n *pgconn.Notification, reader *pgx
 		f.log.Debug("fleet: dropping a notification on another channel", "channel", n.Channel)
 		return reader
 	}
-	m, err := decodeEnvelope(n.Payload)
+	env, ok := verify(f.key, n.Payload)
+	if !ok {
+		f.log.Debug("fleet: dropping a notification not signed with this fleet's key", "pid", n.PID, "bytes", len(n.Payload))
+		return reader
+	}
+	m, err := decodeEnvelope(env)
 	if err != nil {
 		f.log.Debug("fleet: dropping a garbled notification", "pid", n.PID, "bytes", len(n.Payload), "error", err)
 		return reader

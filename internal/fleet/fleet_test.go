@@ -46,6 +46,9 @@ type member struct {
 	inbox  chan announcement
 }
 
+// testKey signs the test fleets' announcements.
+var testKey = []byte(strings.Repeat("k", fleet.MinKeyLen))
+
 // setup returns the URL of a fresh database with the fleet_snapshots table.
 func setup(t *testing.T) string {
 	t.Helper()
@@ -77,7 +80,7 @@ func open(t *testing.T, url, name string) *member {
 	defer cancel()
 	m := &member{counts: &counts{}, inbox: make(chan announcement, 1000)}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", name)
-	f, err := fleet.Open(ctx, url, fleet.Options{Logger: log, Metrics: m.counts})
+	f, err := fleet.Open(ctx, url, fleet.Options{Key: testKey, Logger: log, Metrics: m.counts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,18 +482,26 @@ func TestGarbledNotificationsAreDropped(t *testing.T) {
 	a, b := open(t, url, "a"), open(t, url, "b")
 	lead(t, a, 7)
 
-	for _, payload := range []string{
+	garbled := []string{
 		`not json`, ``, `{}`, `null`, `{"r":"x","t":1}`, `{"r":"x","t":"1","s":1}`,
 		`{"r":"x","t":1,"b":"!!"}`, `{"r":"x","t":1,"ref":true,"h":"nope"}`,
-	} {
+		// A reference to a row that does not exist is dropped as well.
+		`{"r":"x","t":424242,"ref":true,"h":"` + strings.Repeat("0", 64) + `"}`,
+	}
+	var payloads []string
+	for _, env := range garbled {
+		payloads = append(payloads, fleet.Sign(testKey, env)) // signed, so the decoder sees them
+	}
+	// Well-formed but not signed with the fleet's key: a forged end of
+	// task 7 and a forged sign-out, unsigned or signed with another key.
+	forged := `{"r":"x","t":7,"s":{"state":"complete"}}`
+	payloads = append(payloads, forged, fleet.Sign([]byte(strings.Repeat("z", 32)), forged),
+		fleet.Sign([]byte(strings.Repeat("z", 32)), `{"r":"x","se":"`+strings.Repeat("ab", 32)+`"}`),
+		strings.Repeat("0", 64)+"."+forged)
+	for _, payload := range payloads {
 		if _, err := admin.Exec(ctx(t), `SELECT pg_notify('mangrove_dashboard_tasks', $1)`, payload); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// A reference to a row that does not exist is dropped as well.
-	if _, err := admin.Exec(ctx(t), `SELECT pg_notify('mangrove_dashboard_tasks', $1)`,
-		`{"r":"x","t":424242,"ref":true,"h":"`+strings.Repeat("0", 64)+`"}`); err != nil {
-		t.Fatal(err)
 	}
 	announce(t, a, 7, []byte(`{"valid":true}`))
 	if got := receive(t, b); got.task != 7 || string(got.snapshot) != `{"valid":true}` {
@@ -504,12 +515,15 @@ func TestGarbledNotificationsAreDropped(t *testing.T) {
 func TestOpenFails(t *testing.T) {
 	url := setup(t)
 	ctx := ctx(t)
-	if _, err := fleet.Open(ctx, "postgres://\x00bad", fleet.Options{}); err == nil {
+	if _, err := fleet.Open(ctx, "postgres://\x00bad", fleet.Options{Key: testKey}); err == nil {
 		t.Error("Open of a bad URL succeeded")
 	}
 	bad := strings.Replace(url, "/t_", "/missing_t_", 1)
-	if _, err := fleet.Open(ctx, bad, fleet.Options{}); err == nil {
+	if _, err := fleet.Open(ctx, bad, fleet.Options{Key: testKey}); err == nil {
 		t.Error("Open of a missing database succeeded")
+	}
+	if _, err := fleet.Open(ctx, url, fleet.Options{Key: testKey[:fleet.MinKeyLen-1]}); err == nil {
+		t.Error("Open with a short key succeeded")
 	}
 }
 
@@ -520,7 +534,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 	for range 3 {
 		ctx := ctx(t)
-		a, err := fleet.Open(ctx, url, fleet.Options{})
+		a, err := fleet.Open(ctx, url, fleet.Options{Key: testKey})
 		if err != nil {
 			t.Fatal(err)
 		}
