@@ -201,9 +201,9 @@ func (p *Preview) seen() []store.PreviewEntry {
 		out[i] = store.PreviewEntry{LedgerID: e.ID, LedgerName: e.Name, Count: e.Count}
 		for _, b := range p.Existing[e.ID] {
 			x := store.ExistingBatch{BatchID: b.ID, TrackingID: mangrove.Deref(b.TrackingID), StartTime: b.StartTime, EndTime: b.EndTime}
-			if b.PrimaryOutput != nil {
-				v := b.PrimaryOutput.Value
-				x.Output, x.Unit = &v, b.PrimaryOutput.Unit
+			if o := b.Result(); o != nil { // a failed batch had no result to compare with
+				v := o.Value
+				x.Output, x.Unit = &v, o.Unit
 			}
 			out[i].Existing = append(out[i].Existing, x)
 		}

@@ -133,6 +133,14 @@ func TestBatchPage(t *testing.T) {
 		if !strings.Contains(d.Find("#batch-summary").Text(), "Nut shells") {
 			t.Error("the feedstock is not shown")
 		}
+		// The API reports the failed batch's output as 0: no result, not a figure.
+		if failed.PrimaryOutput == nil || failed.PrimaryOutput.Value != 0 {
+			t.Fatalf("the seeded failed batch's output is %+v, the test expects the API's 0", failed.PrimaryOutput)
+		}
+		output := strings.Join(strings.Fields(d.Find(`dt:contains("Primary output") + dd`).Text()), " ")
+		if !strings.HasPrefix(output, "no result") || strings.Contains(output, "0.00") {
+			t.Errorf("the failed batch's output reads %q, want no result and no figure", output)
+		}
 		if d.Find("#waterfall").Length() != 0 {
 			t.Error("a waterfall is drawn without calculations")
 		}
@@ -180,4 +188,48 @@ func TestBatchPage(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFailedBatchHasNoResult: the Aug 2024 batch whose model run failed
+// (the API reports its output as 0) reads "no result" in the ledger's
+// table, and its CSV row has no primary_output but the error message.
+func TestFailedBatchHasNoResult(t *testing.T) {
+	app := testapp.Start(t, testapp.Options{})
+	b := app.SignedIn(t)
+	ncr := app.LedgerByName(t, "Net Carbon Removal").ID
+	var failed *mangrove.Batch
+	all := allBatches(t, app, ncr, mangrove.ListOptions{})
+	for i, bt := range all {
+		if bt.Failed() {
+			failed = &all[i]
+		}
+	}
+	if failed == nil || failed.PrimaryOutput == nil || failed.PrimaryOutput.Value != 0 {
+		t.Fatalf("the seed's failed batch: %+v, want one with the API's output 0", failed)
+	}
+	q := "?state=" + failed.State
+	d := doc(t, b.Get("/ledgers/"+ncr+q).Body)
+	row := d.Find(`a[href^="/batches/` + failed.ID + `"]`).Closest("tr")
+	if got := strings.TrimSpace(row.Find(`td[data-label="Primary output"]`).Text()); got != "no result" {
+		t.Errorf("the failed batch's output cell reads %q, want no result", got)
+	}
+	// The preview of its period lists it as existing, without a figure.
+	p := doc(t, b.Get("/ledgers/"+ncr+"/preview?start_time="+failed.StartTime.Format("2006-01-02")+"&end_time="+failed.EndTime.Format("2006-01-02")).Body)
+	if got := strings.Join(strings.Fields(p.Find(`li:has(a[href^="/batches/`+failed.ID+`"])`).Text()), " "); !strings.HasSuffix(got, "· no result") {
+		t.Errorf("the preview lists the failed batch as %q, want no result", got)
+	}
+	r := b.Get("/ledgers/" + ncr + "/batches.csv" + q)
+	rows := parseCSV(t, r.Body)
+	var found bool
+	for _, rec := range rows[1:] {
+		if rec[0] == failed.ID {
+			found = true
+			if rec[6] != "" || rec[7] != "" || rec[len(rec)-1] == "" {
+				t.Errorf("CSV row %q: want empty primary_output and unit, and the error message last", rec)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the CSV lacks the failed batch %s", failed.ID)
+	}
 }

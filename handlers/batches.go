@@ -76,7 +76,8 @@ func (h *Handlers) batchProps(c echo.Context, page *ledgers.BatchPage) views.Bat
 	}
 	p.Layout = h.layout(c, "Batch "+cmp.Or(p.TrackingID, b.ID), "ledgers")
 	if o := b.PrimaryOutput; o != nil {
-		p.Output, p.OutputUnit, p.OutputName = &o.Value, o.Unit, o.Name
+		p.OutputUnit, p.OutputName = o.Unit, o.Name
+		p.Output = &o.Value // taken back below when the model run failed
 	}
 	if run := b.ModelRun; run != nil {
 		p.Run = &views.ModelRunProps{
@@ -86,6 +87,9 @@ func (h *Handlers) batchProps(c echo.Context, page *ledgers.BatchPage) views.Bat
 			Waterfall:    waterfallData(page.Waterfall),
 		}
 		p.Error = cmp.Or(mangrove.Deref(run.ErrorMessage), p.Error)
+	}
+	if p.Error != "" {
+		p.Output = nil // a failed run's output (0) is no result
 	}
 	if page.Ledger != nil {
 		l := ledgerRow(*page.Ledger)

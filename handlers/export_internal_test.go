@@ -57,7 +57,7 @@ func TestBatchRecordEscapesText(t *testing.T) {
 		Feedstocks:    []json.RawMessage{json.RawMessage(`{"id":1,"name":"@wood"}`)},
 	}
 	got := batchRecord(b)
-	want := []string{"bat_1", "'=1+1", "2025-01-01T00:00:00Z", "2025-01-31T23:59:59Z", "complete", "'@wood", "1.5", "t", "-3.25", "2025-02-01T07:00:00Z"}
+	want := []string{"bat_1", "'=1+1", "2025-01-01T00:00:00Z", "2025-01-31T23:59:59Z", "complete", "'@wood", "1.5", "t", "-3.25", "2025-02-01T07:00:00Z", ""}
 	if len(got) != len(batchCSVHeader) {
 		t.Fatalf("%d cells for %d columns", len(got), len(batchCSVHeader))
 	}

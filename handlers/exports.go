@@ -27,7 +27,10 @@ const exportWriteWindow = 30 * time.Second
 // that read them by name: ledger_balance is each batch's unallocated amount
 // (its output less what was allocated from it to downstream batches and
 // reports; the page's "Unallocated"), not a running total of the ledger.
-var batchCSVHeader = []string{"id", "tracking_id", "start_time", "end_time", "state", "feedstock", "primary_output", "unit", "ledger_balance", "created_at"}
+// A batch whose model run failed has no primary_output (the API's 0 is no
+// result) and says why in error_message, the last column (new columns go
+// at the end).
+var batchCSVHeader = []string{"id", "tracking_id", "start_time", "end_time", "state", "feedstock", "primary_output", "unit", "ledger_balance", "created_at", "error_message"}
 
 // historyCSVHeader: new columns go at the end, so that spreadsheets and
 // scripts reading the columns by position keep working.
@@ -128,6 +131,7 @@ func batchRecord(b mangrove.Batch) []string {
 	return []string{
 		csvText(r.ID), csvText(r.TrackingID), csvTime(r.Start), csvTime(r.End), csvText(r.State),
 		csvText(strings.Join(mangrove.Names(b.Feedstocks), "; ")), output, csvText(unit), unallocated, csvTime(r.CreatedAt),
+		csvText(r.Error),
 	}
 }
 

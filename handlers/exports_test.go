@@ -82,7 +82,7 @@ func TestExportBatchesCSV(t *testing.T) {
 			if len(want) <= 7 {
 				t.Fatalf("the test needs more than one export page: %d batches", len(want))
 			}
-			if strings.Join(rows[0], ",") != "id,tracking_id,start_time,end_time,state,feedstock,primary_output,unit,ledger_balance,created_at" {
+			if strings.Join(rows[0], ",") != "id,tracking_id,start_time,end_time,state,feedstock,primary_output,unit,ledger_balance,created_at,error_message" {
 				t.Fatalf("header %v", rows[0])
 			}
 			if len(rows)-1 != len(want) {
@@ -110,7 +110,12 @@ func TestExportBatchesCSV(t *testing.T) {
 					row[3] != bt.EndTime.UTC().Format(time.RFC3339) || row[4] != bt.State || row[9] != bt.CreatedAt.UTC().Format(time.RFC3339) {
 					t.Errorf("row %v does not match batch %s", row, bt.ID)
 				}
-				if bt.PrimaryOutput != nil {
+				switch {
+				case bt.Failed(): // the API's 0 is no result: left empty, the reason last
+					if row[6] != "" || row[10] == "" {
+						t.Errorf("failed batch %s: output %q, error %q; want none and the reason", bt.ID, row[6], row[10])
+					}
+				case bt.PrimaryOutput != nil:
 					if v, err := strconv.ParseFloat(row[6], 64); err != nil || v != bt.PrimaryOutput.Value || row[7] != bt.PrimaryOutput.Unit {
 						t.Errorf("batch %s output %q %q, API %v %s", bt.ID, row[6], row[7], bt.PrimaryOutput.Value, bt.PrimaryOutput.Unit)
 					}

@@ -59,9 +59,11 @@ func batchRow(b mangrove.Batch) views.BatchRow {
 		Error: mangrove.Deref(b.ErrorMessage), Feedstock: strings.Join(mangrove.Names(b.Feedstocks), ", "),
 	}
 	if b.PrimaryOutput != nil {
-		v := b.PrimaryOutput.Value
+		r.OutputUnit = b.PrimaryOutput.Unit // the unallocated amount's unit too
+	}
+	if o := b.Result(); o != nil {
+		v := o.Value
 		r.Output = &v
-		r.OutputUnit = b.PrimaryOutput.Unit
 	}
 	if r.Error == "" && b.ModelRun != nil {
 		r.Error = mangrove.Deref(b.ModelRun.ErrorMessage)
@@ -175,10 +177,10 @@ func previewGrid(p *generation.Preview) *views.PreviewGrid {
 		for _, e := range p.Entries {
 			var cell []views.ExistingBatchRow
 			for _, b := range p.ExistingIn(e.ID, per) {
-				r := views.ExistingBatchRow{ID: b.ID, LedgerID: e.ID, TrackingID: mangrove.Deref(b.TrackingID)}
-				if b.PrimaryOutput != nil {
-					v := b.PrimaryOutput.Value
-					r.Output, r.Unit = &v, b.PrimaryOutput.Unit
+				r := views.ExistingBatchRow{ID: b.ID, LedgerID: e.ID, TrackingID: mangrove.Deref(b.TrackingID), Failed: b.Failed()}
+				if o := b.Result(); o != nil {
+					v := o.Value
+					r.Output, r.Unit = &v, o.Unit
 				}
 				cell = append(cell, r)
 			}

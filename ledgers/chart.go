@@ -137,14 +137,14 @@ func ChartOf(batches []mangrove.Batch, ledgerUnit string) *Chart {
 		if b.State != "" && !slices.Contains(c.States, b.State) {
 			c.States = append(c.States, b.State)
 		}
-		if b.PrimaryOutput != nil {
-			sum := b.PrimaryOutput.Value
+		if o := b.Result(); o != nil { // a failed batch adds nothing
+			sum := o.Value
 			if pt.Output != nil {
 				sum += *pt.Output
 			}
 			pt.Output = &sum
 			if c.Unit == "" {
-				c.Unit = b.PrimaryOutput.Unit
+				c.Unit = o.Unit
 			}
 			drawable = true
 		}

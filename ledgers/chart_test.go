@@ -19,7 +19,8 @@ func TestChartData(t *testing.T) {
 	out := func(v float64) *mangrove.PrimaryOutput { return &mangrove.PrimaryOutput{Value: v, Unit: "t"} }
 	batches := []mangrove.Batch{ // newest first, as the API lists them
 		{ID: "b6", TrackingID: ids("Apr-001"), StartTime: day(4), State: "processing", PrimaryOutput: out(1), LedgerBalance: f(1)},
-		{ID: "b5", TrackingID: ids("Mar-001"), StartTime: day(3), State: "error"},
+		// A failed model run: the API still reports an output, which is no result.
+		{ID: "b5", TrackingID: ids("Mar-001"), StartTime: day(3), State: "error", PrimaryOutput: out(7), ErrorMessage: ids("required input missing")},
 		{ID: "b4", TrackingID: ids("Feb-002"), StartTime: day(2), State: "complete", PrimaryOutput: out(5), LedgerBalance: f(0)},
 		{ID: "b3", TrackingID: ids("Feb-001"), StartTime: day(2), State: "complete", PrimaryOutput: out(10), LedgerBalance: f(4)},
 		{ID: "b2", TrackingID: ids("Jan-002"), StartTime: day(1), State: "complete", LedgerBalance: f(20)},

@@ -30,6 +30,22 @@ type Batch struct {
 	ModelRun *ModelRunOutcome `json:"model_run"`
 }
 
+// Failed reports whether the batch's model run failed: error_message is set
+// on the batch or on its run.
+func (b Batch) Failed() bool {
+	return Deref(b.ErrorMessage) != "" || (b.ModelRun != nil && Deref(b.ModelRun.ErrorMessage) != "")
+}
+
+// Result is the batch's primary output when it is a result: nil when the
+// batch has none or its model run failed. The API still reports a failed
+// batch's output (0), which is no figure to read or to add up.
+func (b Batch) Result() *PrimaryOutput {
+	if b.Failed() {
+		return nil
+	}
+	return b.PrimaryOutput
+}
+
 // ModelRunOutcome is what a list shows of a batch's model run: its state and error.
 type ModelRunOutcome struct {
 	ID           int64   `json:"id"`

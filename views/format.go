@@ -131,6 +131,25 @@ func optNumber(v *float64, unit string) string {
 	return number(*v) + " " + unit
 }
 
+// noResult stands in for the output of a batch whose model run failed.
+const noResult = "no result"
+
+// outputText is a batch's output, or noResult when its run failed (errMsg).
+func outputText(v *float64, unit, errMsg string) string {
+	if errMsg != "" && v == nil {
+		return noResult
+	}
+	return optNumber(v, unit)
+}
+
+// existingOutput is a preview's existing batch's output, or noResult.
+func existingOutput(b ExistingBatchRow) string {
+	if b.Failed {
+		return noResult
+	}
+	return optNumber(b.Output, b.Unit)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"

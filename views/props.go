@@ -293,8 +293,9 @@ type PreviewGridRow struct {
 type ExistingBatchRow struct {
 	ID, LedgerID string // for the link to the batch's page
 	TrackingID   string
-	Output       *float64
+	Output       *float64 // nil when it has none, or Failed
 	Unit         string
+	Failed       bool // its model run failed: no result
 }
 
 // TaskStatusProps is the live part of the task page, rendered server-side
