@@ -135,7 +135,8 @@ func (p *Pool) announce(taskID int64, s Snapshot) {
 		cancel()
 	}
 	if err != nil && p.ctx.Err() == nil {
-		p.opts.Logger.Warn("announcing a task snapshot to the other replicas failed", "task_id", taskID, "err", err)
+		// Debug: the lead's own check (lead) says once when the database is away.
+		p.opts.Logger.Debug("announcing a task snapshot to the other replicas failed", "task_id", taskID, "err", err)
 	}
 }
 
@@ -156,11 +157,13 @@ func (p *Pool) lead(w *watch) bool {
 	ctx, cancel := context.WithTimeout(p.ctx, leadTimeout)
 	defer cancel()
 	ok, err := p.opts.Fleet.Lead(ctx, w.id)
-	if err != nil {
-		if p.ctx.Err() == nil {
-			p.opts.Logger.Warn("cannot tell whether another replica polls the task; polling it here", "task_id", w.id, "err", err)
-		}
-		return true
+	// Said once per outage, not at every tick of every task.
+	switch {
+	case err != nil && !w.leadFailing && p.ctx.Err() == nil:
+		p.opts.Logger.Warn("cannot tell whether another replica polls the task; polling it here until the database answers", "task_id", w.id, "err", err)
+	case err == nil && w.leadFailing:
+		p.opts.Logger.Info("the database answers again: the replicas share the task's polling", "task_id", w.id)
 	}
-	return ok
+	w.leadFailing = err != nil
+	return ok || err != nil
 }

@@ -1,8 +1,12 @@
 package watcher
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -306,4 +310,49 @@ func TestFleetIgnoresStaleAnnouncements(t *testing.T) {
 	if api.total() != 1 {
 		t.Errorf("%d API calls, want the token check only", api.total())
 	}
+}
+
+// downFleet is a fleet whose database does not answer.
+type downFleet struct{ memberFleet }
+
+func (downFleet) Lead(context.Context, int64) (bool, error) {
+	return false, errors.New("database down")
+}
+
+// TestFleetDownPollsHereAndSaysSoOnce: when the database cannot say who
+// leads, the replica polls its viewers' task itself, and says so once, not
+// at every tick.
+func TestFleetDownPollsHereAndSaysSoOnce(t *testing.T) {
+	api := newFakeAPI(steps(10)...)
+	var logs syncBuffer
+	rec := newRecorder()
+	p := newPool(api, rec, Options{Interval: 10 * time.Millisecond, Fleet: &downFleet{memberFleet{h: &hub{}}},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	defer p.Close()
+	watchWithViewer(t, p, 7)
+	waitStopped(t, rec, 7)
+	if p.Polls() < 10 {
+		t.Fatalf("%d polls; want the task polled here to its end", p.Polls())
+	}
+	if n := strings.Count(logs.String(), "cannot tell whether another replica polls"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the pool's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

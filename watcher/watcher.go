@@ -234,6 +234,9 @@ type watch struct {
 	// unpublished while an announced state waits for the watcher's
 	// goroutine to publish it.
 	leading, unpublished bool
+	// leadFailing is set while the fleet cannot say who leads (only the
+	// watcher's goroutine reads or writes it).
+	leadFailing bool
 }
 
 type progressMark struct {
