@@ -21,6 +21,7 @@ import (
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/pgtest"
 	"github.com/carbon-dash/mangrove-dashboard/internal/testapp"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 	"github.com/carbon-dash/mangrove-dashboard/taskstream"
 )
@@ -50,64 +51,6 @@ const (
 	// 2 cores.
 	replicasFailoverMargin = 500 * time.Millisecond
 )
-
-// upstreamLog records the replicas' calls to the sandbox that the test
-// asserts on: generation starts, and task polls with their times.
-type upstreamLog struct {
-	mu     sync.Mutex
-	starts int
-	polls  map[int64][]time.Time // GET /api/v1/async_tasks/{id}
-}
-
-func (u *upstreamLog) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		u.mu.Lock()
-		switch {
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/batch_generations"):
-			u.starts++
-		case r.Method == http.MethodGet:
-			if s, ok := strings.CutPrefix(r.URL.Path, "/api/v1/async_tasks/"); ok {
-				if id, err := strconv.ParseInt(s, 10, 64); err == nil {
-					u.polls[id] = append(u.polls[id], now)
-				}
-			}
-		}
-		u.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (u *upstreamLog) startCount() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.starts
-}
-
-// pollsBetween counts the polls of task id that arrived in [from, to).
-func (u *upstreamLog) pollsBetween(id int64, from, to time.Time) int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	n := 0
-	for _, at := range u.polls[id] {
-		if !at.Before(from) && at.Before(to) {
-			n++
-		}
-	}
-	return n
-}
-
-// firstPollAfter is the first poll of task id that arrived after t.
-func (u *upstreamLog) firstPollAfter(id int64, t time.Time) (time.Time, bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for _, at := range u.polls[id] {
-		if at.After(t) {
-			return at, true
-		}
-	}
-	return time.Time{}, false
-}
 
 // viewer is one event stream of a task, read on its own goroutine.
 type viewer struct {
@@ -236,8 +179,8 @@ func TestReplicasShareOneTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	up := &upstreamLog{polls: map[int64][]time.Time{}}
-	api := httptest.NewServer(up.wrap(sb.Handler()))
+	up := &testkit.TaskPolls{}
+	api := httptest.NewServer(up.Wrap(sb.Handler()))
 	t.Cleanup(api.Close)
 	token := sb.Tokens().ReadWrite
 
@@ -291,7 +234,7 @@ func TestReplicasShareOneTruth(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		if n := up.startCount(); n != 1 {
+		if n := int(sb.RequestCount("POST /api/v1/ledgers/{ledger_id}/batch_generations")); n != 1 {
 			t.Errorf("%d upstream POSTs of batch_generations for one confirmation key, want 1", n)
 		}
 		var task string
@@ -422,7 +365,7 @@ func TestReplicasShareOneTruth(t *testing.T) {
 		window := time.NewTimer(replicasWindow)
 		<-window.C
 		to := time.Now()
-		polls := up.pollsBetween(taskID, from, to)
+		polls := up.Between(taskID, from, to)
 		perInterval := float64(polls) / (float64(to.Sub(from)) / float64(replicasPoll))
 		t.Logf("fleet-wide upstream polls of task %d: %d in %s = %.2f per interval with %d viewers on each replica (target ≈ 1, at most %.1f; 2 without the fleet)",
 			taskID, polls, to.Sub(from).Round(time.Millisecond), perInterval, replicasViewers, replicasMaxPerPoll)
@@ -469,7 +412,7 @@ func TestReplicasShareOneTruth(t *testing.T) {
 		var polled time.Time
 		testapp.WaitFor(t, 10*time.Second, "the survivor's first poll after the kill", func() bool {
 			var ok bool
-			polled, ok = up.firstPollAfter(taskID, reaped)
+			polled, ok = up.FirstAfter(taskID, reaped)
 			return ok
 		})
 		failover := polled.Sub(killedAt)

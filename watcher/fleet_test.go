@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove"
 )
 
@@ -324,7 +324,7 @@ func (downFleet) Lead(context.Context, int64) (bool, error) {
 // at every tick.
 func TestFleetDownPollsHereAndSaysSoOnce(t *testing.T) {
 	api := newFakeAPI(steps(10)...)
-	var logs syncBuffer
+	var logs testkit.Buffer
 	rec := newRecorder()
 	p := newPool(api, rec, Options{Interval: 10 * time.Millisecond, Fleet: &downFleet{memberFleet{h: &hub{}}},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -337,22 +337,4 @@ func TestFleetDownPollsHereAndSaysSoOnce(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot tell whether another replica polls"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once:\n%s", n, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the pool's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/carbon-dash/mangrove-dashboard/internal/app"
+	"github.com/carbon-dash/mangrove-dashboard/internal/testkit"
 	"github.com/carbon-dash/mangrove-dashboard/internal/wait"
 	"github.com/carbon-dash/mangrove-dashboard/mangrove/sandbox"
 )
@@ -128,69 +129,6 @@ func runReplicaChild() error {
 	return a.Serve(ctx)
 }
 
-// pollLog records when each task was asked for: GET /api/v1/async_tasks/{id}.
-type pollLog struct {
-	mu    sync.Mutex
-	polls map[int64][]time.Time
-}
-
-func (l *pollLog) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet {
-			if s, ok := strings.CutPrefix(r.URL.Path, "/api/v1/async_tasks/"); ok {
-				if id, err := strconv.ParseInt(s, 10, 64); err == nil {
-					now := time.Now()
-					l.mu.Lock()
-					l.polls[id] = append(l.polls[id], now)
-					l.mu.Unlock()
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// between counts the calls for task id that arrived in [from, to).
-func (l *pollLog) between(id int64, from, to time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, at := range l.polls[id] {
-		if !at.Before(from) && at.Before(to) {
-			n++
-		}
-	}
-	return n
-}
-
-// maxGap is the longest time between two consecutive calls for task id in
-// [from, to), counting from the last call before the window.
-func (l *pollLog) maxGap(id int64, from, to time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var gap time.Duration
-	var prev time.Time
-	for _, at := range l.polls[id] {
-		if at.Before(to) && !prev.IsZero() && !at.Before(from) {
-			gap = max(gap, at.Sub(prev))
-		}
-		prev = at
-	}
-	return gap
-}
-
-// firstAfter is the first call for task id that arrived after t.
-func (l *pollLog) firstAfter(id int64, t time.Time) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, at := range l.polls[id] {
-		if at.After(t) {
-			return at, true
-		}
-	}
-	return time.Time{}, false
-}
-
 // replicaAPI is the sandbox the replicas share, served on loopback with
 // the task calls logged.
 type replicaAPI struct {
@@ -198,7 +136,7 @@ type replicaAPI struct {
 	sb    *sandbox.Server
 	srv   *http.Server
 	url   string // with /api/v1
-	polls *pollLog
+	polls *testkit.TaskPolls
 }
 
 func startReplicaAPI(prefix string) (*replicaAPI, error) {
@@ -217,8 +155,8 @@ func startReplicaAPI(prefix string) (*replicaAPI, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	api := &replicaAPI{dir: dir, sb: sb, polls: &pollLog{polls: map[int64][]time.Time{}}, url: "http://" + ln.Addr().String() + "/api/v1"}
-	api.srv = &http.Server{Handler: api.polls.wrap(sb.Handler()), ReadHeaderTimeout: apiTimeout}
+	api := &replicaAPI{dir: dir, sb: sb, polls: &testkit.TaskPolls{}, url: "http://" + ln.Addr().String() + "/api/v1"}
+	api.srv = &http.Server{Handler: api.polls.Wrap(sb.Handler()), ReadHeaderTimeout: apiTimeout}
 	go func() { _ = api.srv.Serve(ln) }()
 	return api, nil
 }
@@ -560,9 +498,9 @@ func (f *replicaFleet) startPair(ctx context.Context, cfg config, plan replicaPl
 	from := time.Now()
 	time.Sleep(plan.window)
 	to := time.Now()
-	w.calls = f.api.polls.between(task, from, to)
+	w.calls = f.api.polls.Between(task, from, to)
 	w.intervals = float64(to.Sub(from)) / float64(replicasInterval)
-	w.maxGap = f.api.polls.maxGap(task, from, to)
+	w.maxGap = f.api.polls.MaxGap(task, from, to)
 	if f.databaseURL != "" {
 		for _, p := range f.procs {
 			acq, lost, err := p.leads(ctx)
@@ -642,7 +580,7 @@ func (f *replicaFleet) killLeader(ctx context.Context, task int64) (failover, er
 	var polled time.Time
 	if !wait.Until(ctx, replicaNextTimeout, func() bool {
 		var ok bool
-		polled, ok = f.api.polls.firstAfter(task, reaped)
+		polled, ok = f.api.polls.FirstAfter(task, reaped)
 		return ok
 	}) {
 		return fo, fmt.Errorf("replica %s did not poll the task within %s of %s's kill", survivor.name, replicaNextTimeout, lead.name)
