@@ -473,15 +473,18 @@ func TestConcurrentConfirmationsStartOne(t *testing.T) {
 	r := preview(t, b, id, url.Values{"start_time": {"2025-01-01"}, "end_time": {"2025-03-31"}})
 	confirm := formValues(t, r.Body, `form[action$="/generations"]`)
 
-	const n = 50
+	confirmAtOnce(t, app, b, id, confirm, 50)
+}
+
+// confirmAtOnce submits one confirmation form n times at once: every
+// submission must lead to the same task, with one POST upstream. It
+// returns the task's path.
+func confirmAtOnce(t *testing.T, app *testapp.App, b *testapp.Browser, ledgerID string, confirm url.Values, n int) string {
+	t.Helper()
 	locations := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			locations[i] = b.Post("/ledgers/"+id+"/generations", confirm).Location
-		}()
+		wg.Go(func() { locations[i] = b.Post("/ledgers/"+ledgerID+"/generations", confirm).Location })
 	}
 	wg.Wait()
 	for i, loc := range locations {
@@ -492,6 +495,7 @@ func TestConcurrentConfirmationsStartOne(t *testing.T) {
 	if got := app.Sandbox.RequestCount("POST /api/v1/ledgers/{ledger_id}/batch_generations"); got != 1 {
 		t.Fatalf("%d POSTs upstream for %d submissions of one key, want 1", got, n)
 	}
+	return locations[0]
 }
 
 func TestReadOnlyTokenGetsPermissionMessage(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,24 +38,10 @@ func TestWholeFlowOnPostgres(t *testing.T) {
 		t.Fatalf("preview: %d", r.Status)
 	}
 	confirm := formValues(t, r.Body, `form[action$="/generations"]`)
-	const n = 10
-	locations := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { locations[i] = b.Post("/ledgers/"+id+"/generations", confirm).Location })
-	}
-	wg.Wait()
-	for i, loc := range locations {
-		if loc != locations[0] || !strings.HasPrefix(loc, "/tasks/") {
-			t.Fatalf("submission %d went to %q, the first to %q", i, loc, locations[0])
-		}
-	}
-	if got := app.Sandbox.RequestCount("POST /api/v1/ledgers/{ledger_id}/batch_generations"); got != 1 {
-		t.Fatalf("%d POSTs upstream for %d submissions of one key, want 1", got, n)
-	}
-	taskID, _ := strconv.ParseInt(strings.TrimPrefix(locations[0], "/tasks/"), 10, 64)
+	task := confirmAtOnce(t, app, b, id, confirm, 10)
+	taskID, _ := strconv.ParseInt(strings.TrimPrefix(task, "/tasks/"), 10, 64)
 
-	events := readEvents(t, b, app.URL+locations[0]+"/events", 60*time.Second)
+	events := readEvents(t, b, app.URL+task+"/events", 60*time.Second)
 	if last := events[len(events)-1]; last.name != "done" || last.data != "complete" {
 		t.Fatalf("stream ended with %+v", last)
 	}
