@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/pgsettings"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -105,7 +106,7 @@ func open(path string, steps []migration) (*Store, error) {
 const openTimeout = 30 * time.Second
 
 // MaxPostgresConns bounds one replica's connections to PostgreSQL from the
-// store (the fleet's two dedicated ones come on top): every request that
+// store (the fleet's own, at most three, come on top): every request that
 // reads or writes waits for one of these.
 const MaxPostgresConns = 16
 
@@ -122,11 +123,8 @@ func openPostgres(url string, steps []migration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open PostgreSQL: %w", err) // pgx leaves the password out
 	}
-	for name, value := range postgresSessionSettings {
-		if _, set := cfg.RuntimeParams[name]; !set { // the URL's own options win
-			cfg.RuntimeParams[name] = value
-		}
-	}
+	pgsettings.Default(cfg.RuntimeParams, postgresSessionSettings)
+	pgsettings.Default(cfg.RuntimeParams, pgsettings.ServerKeepalives)
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(MaxPostgresConns)
 	db.SetMaxIdleConns(MaxPostgresConns)
@@ -148,14 +146,10 @@ func openPostgres(url string, steps []migration) (*Store, error) {
 // postgresSessionSettings bound what one replica's connection can hold on
 // the server: a transaction left idle (a replica stalled between its
 // statements) or a wait for a row lock ends instead of blocking the other
-// replicas, and the server probes the connection so a vanished host's
-// locks go within about 25 s, not the system's default two hours.
+// replicas. Its connections also ask for pgsettings.ServerKeepalives.
 var postgresSessionSettings = map[string]string{
 	"idle_in_transaction_session_timeout": "30s",
 	"lock_timeout":                        "15s",
-	"tcp_keepalives_idle":                 "10",
-	"tcp_keepalives_interval":             "5",
-	"tcp_keepalives_count":                "3",
 }
 
 // IsPostgresURL reports whether url names a PostgreSQL database.
@@ -370,39 +364,33 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 }
 
 func (s *Store) applyMigration(ctx context.Context, version int, m migration) error {
-	sqlTx, err := s.sqlDB.BeginTx(ctx, nil)
+	err := s.inTx(ctx, func(tx conn) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		stmt := m.sql
+		if s.dialect == postgresDialect && m.pg != "" {
+			stmt = m.pg
+		}
+		if stmt != "" {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		if m.run != nil && s.dialect == sqliteDialect {
+			if err := m.run(ctx, tx); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			version, formatTime(s.now()))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store: migration %d: %w", version, err)
-	}
-	defer sqlTx.Rollback()
-	tx := conn{q: sqlTx, d: s.dialect}
-
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return fmt.Errorf("store: migration %d: %w", version, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	stmt := m.sql
-	if s.dialect == postgresDialect && m.pg != "" {
-		stmt = m.pg
-	}
-	if stmt != "" {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("store: migration %d: %w", version, err)
-		}
-	}
-	if m.run != nil && s.dialect == sqliteDialect {
-		if err := m.run(ctx, tx); err != nil {
-			return fmt.Errorf("store: migration %d: %w", version, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, formatTime(s.now())); err != nil {
-		return fmt.Errorf("store: migration %d: %w", version, err)
-	}
-	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: migration %d: %w", version, err)
 	}
 	return nil
@@ -462,7 +450,12 @@ func (s *Store) withWriteTx(ctx context.Context, fn func(tx conn) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer s.unlockWrite()
+	return s.inTx(ctx, fn)
+}
 
+// inTx runs fn in a transaction in the store's dialect and commits when fn
+// returns nil; fn's error comes back as it is.
+func (s *Store) inTx(ctx context.Context, fn func(tx conn) error) error {
 	sqlTx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -118,7 +118,7 @@ func (p *Pool) announceIfLeading(w *watch, s Snapshot) {
 	p.mu.Lock()
 	leading := w.leading
 	p.mu.Unlock()
-	if leading || p.opts.Fleet == nil {
+	if leading {
 		p.announce(w.id, s)
 	}
 }

@@ -482,6 +482,9 @@ func (p *Pool) run(w *watch) {
 		leading := p.lead(w)
 		p.mu.Lock()
 		w.leading = leading
+		if leading {
+			p.polls++
+		}
 		p.mu.Unlock()
 		if !leading {
 			// Another replica polls and announces; try to lead again at
@@ -490,9 +493,6 @@ func (p *Pool) run(w *watch) {
 			timer.Reset(jitter(p.opts.Interval))
 			continue
 		}
-		p.mu.Lock()
-		p.polls++
-		p.mu.Unlock()
 
 		// A poll is background work: it leaves the token's reserve to page views.
 		ctx, cancel := context.WithTimeout(mangrove.WithPriority(p.ctx, mangrove.Background), 30*time.Second)
