@@ -19,9 +19,8 @@
 // interval; a failover then takes at most one interval after PostgreSQL has
 // noticed the broken connection. A process that exits or crashes closes
 // its socket, which the server notices at once; for a host that vanishes
-// the fleet asks the server (best effort, TCP only) to probe the
-// connection with keepalives, so it notices within about
-// serverKeepaliveIdle + serverKeepaliveCount*serverKeepaliveInterval.
+// the fleet asks the server (TCP only) to probe the connection with
+// keepalives (pgsettings.ServerKeepalives), so it notices within about 25 s.
 //
 // Lead on a task already led is answered from memory, without a round trip,
 // as long as the lock connection is the one the lock was taken on. A
@@ -86,11 +85,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/carbon-dash/mangrove-dashboard/internal/pgsettings"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -133,14 +132,6 @@ const (
 	// quiet before it is pinged, so that a connection that died silently
 	// (no reset ever reaches the client) is noticed and reopened.
 	listenCheckInterval = 15 * time.Second
-
-	// The server-side TCP keepalive asked for on every connection (best
-	// effort: ignored over Unix sockets, and a failure to set them is only
-	// logged), so PostgreSQL notices a vanished host, ends its sessions
-	// and releases its locks.
-	serverKeepaliveIdle     = 10 * time.Second
-	serverKeepaliveInterval = 5 * time.Second
-	serverKeepaliveCount    = 3
 )
 
 // SQL. The lock key expression is the same in both lock statements.
@@ -161,10 +152,7 @@ const (
 	RETURNING 1
 )
 SELECT pg_notify($4, $5) FROM up`
-	readBodySQL  = `SELECT body FROM fleet_snapshots WHERE task_id = $1`
-	keepaliveSQL = `SELECT set_config('tcp_keepalives_idle', $1, false),
-	set_config('tcp_keepalives_interval', $2, false),
-	set_config('tcp_keepalives_count', $3, false)`
+	readBodySQL = `SELECT body FROM fleet_snapshots WHERE task_id = $1`
 )
 
 // listenCheck is listenCheckInterval; tests shorten it.
@@ -308,25 +296,16 @@ func newReplicaID() string {
 }
 
 // dial opens a connection for role (its application_name, unless the URL
-// sets one) and asks for server-side keepalives.
+// sets one) with server-side keepalives (pgsettings.ServerKeepalives).
 func (f *Fleet) dial(ctx context.Context, role string) (*pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	cfg := f.cfg.Copy()
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = "mangrove-dashboard/fleet-" + role
-	}
+	pgsettings.Default(cfg.RuntimeParams, map[string]string{"application_name": "mangrove-dashboard/fleet-" + role})
+	pgsettings.Default(cfg.RuntimeParams, pgsettings.ServerKeepalives)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: opening the %s connection: %w", role, err)
-	}
-	secs := func(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
-	if _, err := conn.Exec(ctx, keepaliveSQL, secs(serverKeepaliveIdle), secs(serverKeepaliveInterval),
-		strconv.Itoa(serverKeepaliveCount)); err != nil {
-		if conn.IsClosed() {
-			return nil, fmt.Errorf("fleet: opening the %s connection: %w", role, err)
-		}
-		f.log.Debug("fleet: cannot set server keepalives", "connection", role, "error", err)
 	}
 	return conn, nil
 }
