@@ -83,10 +83,11 @@ func (h *Handlers) forgetSession(c echo.Context, s *sessions.Session) {
 		if err := h.store.EndSession(ctx, sid); err != nil {
 			h.log.Error("ending a session failed", "request_id", RequestIDFromContext(ctx), "err", err)
 		}
-		h.streamSlots.endSession(store.SessionIDHash(sid))
+		idHash := store.SessionIDHash(sid)
+		h.streamSlots.endSession(idHash)
 		if h.fleet != nil { // other replicas end its streams too
 			actx, cancel := context.WithTimeout(ctx, signOutAnnounceTimeout)
-			if err := h.fleet.AnnounceSessionEnded(actx, store.SessionIDHash(sid)); err != nil {
+			if err := h.fleet.AnnounceSessionEnded(actx, idHash); err != nil {
 				h.log.Warn("telling the other replicas of a sign-out failed; its streams there end when they reconnect",
 					"request_id", RequestIDFromContext(ctx), "err", err)
 			}

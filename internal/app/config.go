@@ -291,17 +291,18 @@ func sessionKeys(cfg Config) (hashKey, blockKey []byte, err error) {
 // FleetKey derives from SESSION_SECRET the key that signs the replicas'
 // announcements to each other (internal/fleet): replicas sharing a
 // database share the secret already.
-func FleetKey(secret []byte) []byte {
-	k := sha256.Sum256(append([]byte("mangrove-dashboard fleet\x00"), secret...))
-	return k[:]
-}
+func FleetKey(secret []byte) []byte { return deriveKey("fleet", secret) }
 
 // SessionKeys derives the session cookie's signing and encryption keys from
 // a secret.
 func SessionKeys(secret []byte) (hashKey, blockKey []byte) {
-	h := sha256.Sum256(append([]byte("mangrove-dashboard session hash\x00"), secret...))
-	b := sha256.Sum256(append([]byte("mangrove-dashboard session block\x00"), secret...))
-	return h[:], b[:]
+	return deriveKey("session hash", secret), deriveKey("session block", secret)
+}
+
+// deriveKey is the key for use, one of the keys SESSION_SECRET gives.
+func deriveKey(use string, secret []byte) []byte {
+	k := sha256.Sum256(append([]byte("mangrove-dashboard "+use+"\x00"), secret...))
+	return k[:]
 }
 
 // newLogger writes JSON lines, or readable text on a terminal.
