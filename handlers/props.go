@@ -56,7 +56,7 @@ func batchRow(b mangrove.Batch) views.BatchRow {
 	r := views.BatchRow{
 		ID: b.ID, TrackingID: mangrove.Deref(b.TrackingID), Start: b.StartTime, End: b.EndTime,
 		State: b.State, Unallocated: b.LedgerBalance, CreatedAt: b.CreatedAt,
-		Error: mangrove.Deref(b.ErrorMessage), Feedstock: strings.Join(mangrove.Names(b.Feedstocks), ", "),
+		Error: b.FailureMessage(), Feedstock: strings.Join(mangrove.Names(b.Feedstocks), ", "),
 	}
 	if b.PrimaryOutput != nil {
 		r.OutputUnit = b.PrimaryOutput.Unit // the unallocated amount's unit too
@@ -64,9 +64,6 @@ func batchRow(b mangrove.Batch) views.BatchRow {
 	if o := b.Result(); o != nil {
 		v := o.Value
 		r.Output = &v
-	}
-	if r.Error == "" && b.ModelRun != nil {
-		r.Error = mangrove.Deref(b.ModelRun.ErrorMessage)
 	}
 	return r
 }
@@ -177,7 +174,7 @@ func previewGrid(p *generation.Preview) *views.PreviewGrid {
 		for _, e := range p.Entries {
 			var cell []views.ExistingBatchRow
 			for _, b := range p.ExistingIn(e.ID, per) {
-				r := views.ExistingBatchRow{ID: b.ID, LedgerID: e.ID, TrackingID: mangrove.Deref(b.TrackingID), Failed: b.Failed()}
+				r := views.ExistingBatchRow{ID: b.ID, LedgerID: e.ID, TrackingID: mangrove.Deref(b.TrackingID), Error: b.FailureMessage()}
 				if o := b.Result(); o != nil {
 					v := o.Value
 					r.Output, r.Unit = &v, o.Unit

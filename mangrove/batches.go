@@ -30,11 +30,17 @@ type Batch struct {
 	ModelRun *ModelRunOutcome `json:"model_run"`
 }
 
-// Failed reports whether the batch's model run failed: error_message is set
-// on the batch or on its run.
-func (b Batch) Failed() bool {
-	return Deref(b.ErrorMessage) != "" || (b.ModelRun != nil && Deref(b.ModelRun.ErrorMessage) != "")
+// FailureMessage is why the batch's model run failed: the batch's
+// error_message, or else its run's; "" when neither is set.
+func (b Batch) FailureMessage() string {
+	if m := Deref(b.ErrorMessage); m != "" || b.ModelRun == nil {
+		return m
+	}
+	return Deref(b.ModelRun.ErrorMessage)
 }
+
+// Failed reports whether the batch's model run failed (FailureMessage).
+func (b Batch) Failed() bool { return b.FailureMessage() != "" }
 
 // Result is the batch's primary output when it is a result: nil when the
 // batch has none or its model run failed. The API still reports a failed

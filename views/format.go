@@ -142,14 +142,6 @@ func outputText(v *float64, unit, errMsg string) string {
 	return optNumber(v, unit)
 }
 
-// existingOutput is a preview's existing batch's output, or noResult.
-func existingOutput(b ExistingBatchRow) string {
-	if b.Failed {
-		return noResult
-	}
-	return optNumber(b.Output, b.Unit)
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "—"

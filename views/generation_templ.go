@@ -2333,9 +2333,9 @@ func previewGrid(g PreviewGrid) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var117 string
-						templ_7745c5c3_Var117, templ_7745c5c3_Err = templ.JoinStringErrs(existingOutput(b))
+						templ_7745c5c3_Var117, templ_7745c5c3_Err = templ.JoinStringErrs(outputText(b.Output, b.Unit, b.Error))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 490, Col: 187}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/generation.templ`, Line: 490, Col: 207}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var117))
 						if templ_7745c5c3_Err != nil {

@@ -293,9 +293,9 @@ type PreviewGridRow struct {
 type ExistingBatchRow struct {
 	ID, LedgerID string // for the link to the batch's page
 	TrackingID   string
-	Output       *float64 // nil when it has none, or Failed
+	Output       *float64 // nil when it has none, or its model run failed
 	Unit         string
-	Failed       bool // its model run failed: no result
+	Error        string // why its model run failed; "" when it did not
 }
 
 // TaskStatusProps is the live part of the task page, rendered server-side
